@@ -1,0 +1,50 @@
+# Two commands: `make run` and `make test`. Everything else is a step they depend on.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+CONSTRAINTS := requirements/constraints.txt
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint test-sqlite test-postgres install dev clean lock bench-help
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+
+# One install (with the dev extras) serves both run and test; pins come from the constraints file.
+$(STAMP): $(BIN)/python pyproject.toml $(CONSTRAINTS)
+	$(BIN)/pip install --quiet -c $(CONSTRAINTS) -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/bindery run
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+
+# The suite runs twice: on the embedded SQLite default, then on the machine's PostgreSQL with
+# throw-away databases (Django creates test_<name> and drops it afterwards).
+PG_URL ?= postgres://postgres@127.0.0.1:5432
+RUN_ID := $(shell date +%s)_$$$$
+test-sqlite: $(STAMP)
+	BINDERY_VAR_DIR=$(CURDIR)/.test-var/sqlite $(BIN)/pytest -p no:cacheprovider -n 2 $(PYTEST_ARGS)
+
+test-postgres: $(STAMP)
+	BINDERY_VAR_DIR=$(CURDIR)/.test-var/postgres \
+	BINDERY_CONTROL_DATABASE_URL=$(PG_URL)/bindery_control_$(RUN_ID) \
+	BINDERY_HOST_DATABASE_URL=$(PG_URL)/bindery_host_$(RUN_ID) \
+	$(BIN)/pytest -p no:cacheprovider -n 2 $(PYTEST_ARGS)
+
+test: lint test-sqlite test-postgres
+
+lock: $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip freeze --exclude-editable | grep -v '^bindery' > $(CONSTRAINTS)
+
+clean:
+	rm -rf $(VENV) .test-var .mypy_cache .ruff_cache

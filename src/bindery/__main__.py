@@ -1,0 +1,3 @@
+from bindery.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,91 @@
+"""People: tenant users (host database) and platform operators (control database)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import models
+
+from bindery.control.models import ControlModel
+from bindery.control.tenancy import TenantManager, TenantOwnedModel, new_id
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    ADMIN = "admin", "Admin"
+    OPERATOR = "operator", "Operator"
+    VIEWER = "viewer", "Viewer"
+
+
+class UserManager(TenantManager):
+    def get_by_natural_key(self, username: str) -> Any:  # pragma: no cover - not used for sign-in
+        raise NotImplementedError("tenant users sign in with a tenant and an e-mail address")
+
+
+class User(TenantOwnedModel, AbstractBaseUser):
+    """A person working for one tenant. E-mail addresses are unique within a tenant."""
+
+    email = models.EmailField(max_length=254)
+    name = models.CharField(max_length=200, blank=True)
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.VIEWER)
+    is_active = models.BooleanField(default=True)
+    must_change_password = models.BooleanField(default=False)
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
+
+    objects = UserManager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint("tenant", models.functions.Lower("email"), name="accounts_user_tenant_email"),
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+    @property
+    def is_staff(self) -> bool:
+        """Tenant users never reach the operators' admin."""
+        return False
+
+
+class Operator(ControlModel, AbstractBaseUser):
+    """A member of the platform's support team; signs in to the operators' admin at /ops/."""
+
+    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
+    email = models.EmailField(max_length=254, unique=True)
+    name = models.CharField(max_length=200, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
+
+    class Meta:
+        ordering = ["email"]
+
+    def __str__(self) -> str:
+        return self.email
+
+    # The admin asks these of request.user. Operators are all-or-nothing for now; finer
+    # operator roles arrive with the accounts work.
+    @property
+    def is_staff(self) -> bool:
+        return self.is_active
+
+    @property
+    def is_superuser(self) -> bool:
+        return self.is_active
+
+    def has_perm(self, perm: str, obj: object = None) -> bool:
+        return self.is_active
+
+    def has_perms(self, perm_list: Any, obj: object = None) -> bool:
+        return self.is_active
+
+    def has_module_perms(self, app_label: str) -> bool:
+        return self.is_active

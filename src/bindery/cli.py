@@ -1,0 +1,369 @@
+"""The ``bindery`` command: one entry point for every role of the platform.
+
+Each subcommand validates the configuration first; a problem ends the program with one line
+naming the variable and what is wrong (exit 2), never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from bindery import __version__
+from bindery.config import Config, ConfigError, load, markdown_table
+
+EXIT_CONFIG = 2
+EXIT_FAILED = 1
+
+
+class CommandFailed(Exception):
+    """A command could not do its work; the message says why in one line."""
+
+
+def _out(line: str = "") -> None:
+    print(line, flush=True)
+
+
+def setup_django() -> None:
+    os.environ["DJANGO_SETTINGS_MODULE"] = "bindery.settings"
+    import django
+
+    django.setup()
+
+
+# --- checks shared by the commands ------------------------------------------------------------
+
+_DB_VARS = {"control": "BINDERY_CONTROL_DATABASE_URL", "default": "BINDERY_HOST_DATABASE_URL"}
+
+
+def check_databases(config: Config) -> None:
+    """Connect to both databases; raise ConfigError naming the URL variable that fails."""
+    from django.db import connections
+
+    from bindery.ops.logs import redact_text
+
+    for alias, variable in _DB_VARS.items():
+        url = config.control_db if alias == "control" else config.host_db
+        if url.is_sqlite and url.path is not None and not url.path.parent.is_dir():
+            raise ConfigError(variable, f"folder {url.path.parent} does not exist")
+        try:
+            connections[alias].ensure_connection()
+            with connections[alias].cursor() as cursor:
+                cursor.execute("SELECT 1")
+        except Exception as exc:
+            reason = redact_text(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+            raise ConfigError(variable, f"cannot connect to the database: {reason}") from None
+
+
+def pending_migrations() -> dict[str, int]:
+    from django.db import connections
+    from django.db.migrations.executor import MigrationExecutor
+
+    pending = {}
+    for alias in _DB_VARS:
+        executor = MigrationExecutor(connections[alias])
+        plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+        pending[alias] = len(plan)
+    return pending
+
+
+def check_port_free(config: Config, port: int, variable: str) -> None:
+    family = socket.AF_INET6 if ":" in config.bind else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((config.bind, port))
+        except OSError as exc:
+            raise ConfigError(variable, f"cannot listen on {config.bind}:{port}: {exc.strerror}") from None
+
+
+# --- subcommands ------------------------------------------------------------------------------
+
+
+def cmd_migrate(config: Config, args: argparse.Namespace) -> int:
+    from django.core.management import call_command
+
+    from bindery.ops.queue import initialize_queue
+
+    check_databases(config)
+    verbosity = 0 if getattr(args, "quiet", False) else 1
+    for alias in ("control", "default"):
+        call_command("migrate", database=alias, interactive=False, verbosity=verbosity)
+    initialize_queue()
+    call_command("collectstatic", interactive=False, verbosity=0)
+    if verbosity:
+        _out("Databases migrated, queue ready.")
+    return 0
+
+
+def cmd_demo(config: Config, args: argparse.Namespace) -> int:
+    from bindery.accounts.demo import ensure_demo_account
+
+    account = ensure_demo_account()
+    if account.password:
+        _out("")
+        _out("  Demo tenant ready. Sign in at " + config.public_url + "/login/ with:")
+        _out(f"    workspace: {account.tenant}")
+        _out(f"    e-mail:    {account.email}")
+        _out(f"    password:  {account.password}   (shown only now; you will be asked to change it)")
+        _out("")
+    else:
+        _out(f"  Demo tenant '{account.tenant}' exists; its owner is {account.email}.")
+    return 0
+
+
+def _web_main(config: Config) -> None:
+    from bindery.ops.server import serve_https, start_redirect_server
+    from bindery.ops.tls import ensure_certificate
+
+    tls = ensure_certificate(config)
+    check_port_free(config, config.https_port, "BINDERY_HTTPS_PORT")
+    if config.http_port:
+        check_port_free(config, config.http_port, "BINDERY_HTTP_PORT")
+    start_redirect_server(config)
+    serve_https(config, tls)
+
+
+def cmd_web(config: Config, args: argparse.Namespace) -> int:
+    check_databases(config)
+    waiting = {alias: n for alias, n in pending_migrations().items() if n}
+    if waiting:
+        raise CommandFailed(f"{sum(waiting.values())} database migrations are not applied; run 'bindery migrate'")
+    _web_main(config)
+    return 0
+
+
+def _consumer(config: Config, *, periodic: bool, threads: int) -> Any:
+    from huey.consumer import Consumer
+
+    from bindery.ops.queue import huey
+
+    if huey.immediate:
+        raise CommandFailed("BINDERY_QUEUE is 'immediate': jobs run inline, there is nothing to consume")
+    return Consumer(huey, workers=threads, periodic=periodic, worker_type="thread",
+                    check_worker_health=True)
+
+
+def cmd_worker(config: Config, args: argparse.Namespace) -> int:
+    check_databases(config)
+    consumer = _consumer(config, periodic=args.with_scheduler, threads=args.threads or config.worker_threads)
+    _out(f"Bindery worker: {consumer.workers} threads on the {config.queue_backend} queue.")
+    consumer.run()
+    return 0
+
+
+def cmd_scheduler(config: Config, args: argparse.Namespace) -> int:
+    """Enqueue due periodic and delayed jobs; run exactly one per host."""
+    from huey.consumer import Scheduler
+
+    from bindery.ops.queue import huey
+
+    check_databases(config)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    scheduler = Scheduler(huey, stop, interval=1, periodic=True)
+    _out(f"Bindery scheduler on the {config.queue_backend} queue.")
+    while not stop.is_set():
+        scheduler.loop()
+    return 0
+
+
+def cmd_run(config: Config, args: argparse.Namespace) -> int:
+    """Everything in one command: migrate, demo tenant, web (child process), worker + scheduler."""
+    check_databases(config)
+    from bindery.ops.tls import ensure_certificate
+
+    check_port_free(config, config.https_port, "BINDERY_HTTPS_PORT")
+    if config.http_port:
+        check_port_free(config, config.http_port, "BINDERY_HTTP_PORT")
+    tls = ensure_certificate(config)
+    cmd_migrate(config, argparse.Namespace(quiet=True))
+    if config.demo and not args.no_demo:
+        cmd_demo(config, args)
+    consumer = _consumer(config, periodic=True, threads=config.worker_threads)
+
+    web = subprocess.Popen([sys.executable, "-m", "bindery", "web"])  # noqa: S603 (our own module)
+
+    def watch_web() -> None:
+        code = web.wait()
+        if code not in (0, -signal.SIGINT, -signal.SIGTERM):
+            print(f"bindery: the web server stopped with exit code {code}", file=sys.stderr, flush=True)
+        os.kill(os.getpid(), signal.SIGINT)  # stop the worker too
+
+    threading.Thread(target=watch_web, name="web-watch", daemon=True).start()
+    _out(f"Bindery {__version__} is starting at {config.public_url}  (health: {config.public_url}/healthz)")
+    if tls.generated:
+        _out(f"  A self-signed certificate was created in {tls.cert.parent}; browsers will ask you to accept it.")
+    if config.http_port:
+        _out(f"  http://localhost:{config.http_port} redirects to HTTPS.")
+    _out("  Press Ctrl-C to stop.")
+    try:
+        consumer.run()
+    finally:
+        if web.poll() is None:
+            web.terminate()
+            try:
+                web.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                web.kill()
+    return 0 if web.returncode in (0, None, -signal.SIGINT, -signal.SIGTERM) else EXIT_FAILED
+
+
+def cmd_check(config: Config, args: argparse.Namespace) -> int:
+    """Validate configuration and connectivity; print one line per part; exit 1 on any error."""
+    from django.core import checks as django_checks
+
+    from bindery.ops.tls import ensure_certificate, load_certificate
+
+    problems = 0
+
+    def report(ok: bool, part: str, detail: str) -> None:
+        nonlocal problems
+        problems += 0 if ok else 1
+        _out(f"{'ok   ' if ok else 'ERROR'} {part}: {detail}")
+
+    report(True, "configuration", "all BINDERY_* variables are valid")
+    try:
+        check_databases(config)
+        report(True, "databases", f"control ({config.control_db.engine}) and host ({config.host_db.engine}) answer")
+        waiting = pending_migrations()
+        report(not any(waiting.values()), "migrations",
+               "up to date" if not any(waiting.values()) else f"{waiting} pending; run 'bindery migrate'")
+    except ConfigError as exc:
+        report(False, "databases", str(exc))
+    try:
+        from bindery.ops.queue import queue_state
+
+        state = queue_state()
+        report(True, "queue", f"{state['backend']}, {state['pending']} pending")
+    except Exception as exc:
+        report(False, "queue", f"{type(exc).__name__}: {str(exc)[:200]}")
+    try:
+        if config.tls_cert_file and config.tls_key_file:
+            cert = load_certificate(config.tls_cert_file, config.tls_key_file,
+                                    cert_var="BINDERY_TLS_CERT_FILE", key_var="BINDERY_TLS_KEY_FILE")
+            report(True, "tls", f"certificate valid until {cert.not_valid_after_utc:%Y-%m-%d}")
+        else:
+            tls = ensure_certificate(config)
+            report(True, "tls", f"self-signed certificate in {tls.cert.parent}")
+    except ConfigError as exc:
+        report(False, "tls", str(exc))
+    messages = django_checks.run_checks(include_deployment_checks=args.deploy)
+    for message in messages:
+        if message.level >= django_checks.ERROR:
+            report(False, f"system check {message.id}", f"{message.msg} (hint: {message.hint})")
+        elif message.level >= django_checks.WARNING:
+            _out(f"warn  system check {message.id}: {message.msg}")
+    if not any(m.level >= django_checks.ERROR for m in messages):
+        report(True, "system checks", f"{len(messages)} warnings" if messages else "no issues")
+    return EXIT_FAILED if problems else 0
+
+
+def cmd_operators_create(config: Config, args: argparse.Namespace) -> int:
+    from django.core.exceptions import ValidationError
+
+    from bindery.accounts.actions import do_create_operator, generate_password
+    from bindery.accounts.models import Operator
+
+    if Operator.objects.filter(email__iexact=args.email).exists():
+        raise CommandFailed(f"an operator with e-mail {args.email} already exists")
+    password = generate_password()
+    try:
+        do_create_operator(args.email, password, name=args.name, actor="cli")
+    except ValidationError as exc:
+        raise CommandFailed("; ".join(exc.messages)) from None
+    _out(f"Operator {args.email} created. Password (shown only now): {password}")
+    _out(f"Sign in at {config.public_url}/ops/")
+    return 0
+
+
+def cmd_config(config: Config, args: argparse.Namespace) -> int:
+    if args.markdown:
+        _out(markdown_table())
+        return 0
+    for field, value in vars(config).items():
+        shown = "[set]" if field == "secret_key" else value
+        if field.endswith("_db"):
+            from bindery.ops.logs import redact_text
+
+            shown = redact_text(value.url)
+        _out(f"{field:16} {shown}")
+    return 0
+
+
+def cmd_manage(config: Config, args: argparse.Namespace) -> int:
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["bindery manage", *args.args])
+    return 0
+
+
+# --- parser -----------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bindery",
+        description="Bindery: self-hostable e-commerce integration hub. Configuration comes from "
+        "BINDERY_* environment variables (see 'bindery config --markdown').",
+    )
+    parser.add_argument("--version", action="version", version=f"bindery {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, func: Callable[[Config, argparse.Namespace], int], help_text: str,
+            *, setup: bool = True) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(func=func, setup=setup)
+        return p
+
+    p = add("run", cmd_run, "Run everything in one command: migrate, demo tenant, HTTPS web server, "
+            "HTTP redirect, job worker and scheduler (the embedded default).")
+    p.add_argument("--no-demo", action="store_true", help="do not create the demo tenant")
+    add("web", cmd_web, "Serve the console and APIs over HTTPS (granian), plus the HTTP→HTTPS redirect.")
+    p = add("worker", cmd_worker, "Run job workers that consume this host's queue.")
+    p.add_argument("--threads", type=int, default=0, help="worker threads (default BINDERY_WORKER_THREADS)")
+    p.add_argument("--with-scheduler", action="store_true", help="also enqueue periodic jobs "
+                   "(use when no separate 'bindery scheduler' runs)")
+    add("scheduler", cmd_scheduler, "Enqueue periodic and delayed jobs; run one per host.")
+    p = add("migrate", cmd_migrate, "Create or upgrade the control and host databases and the job queue.")
+    p.add_argument("--quiet", action="store_true")
+    p = add("check", cmd_check, "Validate configuration and connectivity and say what is wrong.")
+    p.add_argument("--deploy", action="store_true", help="include production-only checks")
+    add("demo", cmd_demo, "Create the demo tenant and its owner account (prints the password once).")
+    p = add("operators", cmd_operators_create, "Manage operator accounts (the support team).")
+    op_sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    create = op_sub.add_parser("create", help="create an operator and print its password once")
+    create.add_argument("email")
+    create.add_argument("--name", default="")
+    p = add("config", cmd_config, "Show the effective configuration (secrets hidden).", setup=False)
+    p.add_argument("--markdown", action="store_true", help="print the README's configuration table")
+    p = add("manage", cmd_manage, "Run a Django management command (for maintenance).")
+    p.add_argument("args", nargs=argparse.REMAINDER)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = load(create=args.command not in ("config",))
+        if args.setup:
+            setup_django()
+        return int(args.func(config, args))
+    except ConfigError as exc:
+        print(f"bindery: configuration error: {exc.variable}: {exc.problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    except CommandFailed as exc:
+        print(f"bindery: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+

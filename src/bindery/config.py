@@ -1,0 +1,330 @@
+"""Configuration from ``BINDERY_*`` environment variables.
+
+Every variable is declared once in :data:`VARIABLES` (name, default, meaning); the README's
+configuration table is generated from that list (``bindery config --markdown``) so the two
+cannot drift. :func:`load` parses and validates everything up front and raises
+:class:`ConfigError` naming the first bad variable; the CLI turns that into one line on stderr
+and a non-zero exit, never a traceback.
+
+Secrets may come from files: for any variable marked ``secret``, ``NAME_FILE`` holds a path
+whose contents are used instead of ``NAME``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+PREFIX = "BINDERY_"
+
+
+class ConfigError(Exception):
+    """A configuration variable is missing or malformed."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    default: str
+    meaning: str
+    secret: bool = False
+
+
+VARIABLES: tuple[Variable, ...] = (
+    Variable("BINDERY_VAR_DIR", "./var", "Folder for the embedded databases, queue, TLS files and generated secrets."),
+    Variable("BINDERY_CONTROL_DATABASE_URL", "sqlite:///<VAR_DIR>/control.sqlite3",
+             "Control-plane database (tenants, hosts, operators): `sqlite:///path` or `postgres://user:pass@host:port/db`.",
+             secret=True),
+    Variable("BINDERY_HOST_DATABASE_URL", "sqlite:///<VAR_DIR>/host.sqlite3",
+             "This delivery host's database (everything tenant-owned, sessions, the job queue on PostgreSQL).",
+             secret=True),
+    Variable("BINDERY_HOST_NAME", "local", "Name of this delivery host in the control plane."),
+    Variable("BINDERY_SECRET_KEY", "generated into `<VAR_DIR>/secret_key`",
+             "Django secret key (signing sessions and tokens), at least 50 characters.", secret=True),
+    Variable("BINDERY_DEBUG", "false", "Development mode with detailed error pages. Never in production."),
+    Variable("BINDERY_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]", "Comma-separated host names this server answers to."),
+    Variable("BINDERY_BIND", "127.0.0.1", "Address the web server listens on (`0.0.0.0` or `::` for all)."),
+    Variable("BINDERY_HTTPS_PORT", "8443", "HTTPS port."),
+    Variable("BINDERY_HTTP_PORT", "8080", "Plain HTTP port that only redirects to HTTPS; `0` turns it off."),
+    Variable("BINDERY_PUBLIC_URL", "https://localhost:<HTTPS_PORT>", "Address users reach this host at (links, redirects)."),
+    Variable("BINDERY_TLS_CERT_FILE", "self-signed, generated into `<VAR_DIR>/tls/`",
+             "PEM certificate chain. Set together with BINDERY_TLS_KEY_FILE."),
+    Variable("BINDERY_TLS_KEY_FILE", "self-signed, generated into `<VAR_DIR>/tls/`", "PEM private key (PKCS#8)."),
+    Variable("BINDERY_QUEUE", "auto",
+             "Job queue: `auto` (PostgreSQL queue in the host database when it is PostgreSQL, else SQLite), "
+             "`sqlite`, `postgres` or `immediate` (run jobs inline, for tests)."),
+    Variable("BINDERY_WEB_WORKERS", "1", "Web server worker processes."),
+    Variable("BINDERY_WORKER_THREADS", "2", "Job worker threads."),
+    Variable("BINDERY_LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR."),
+    Variable("BINDERY_DEMO", "true", "`bindery run` creates a demo tenant with an owner account on first start."),
+)
+_BY_NAME = {v.name: v for v in VARIABLES}
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+QUEUES = ("auto", "sqlite", "postgres", "immediate")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+@dataclass(frozen=True)
+class DatabaseURL:
+    """A parsed database URL; ``engine`` is ``sqlite`` or ``postgresql``."""
+
+    engine: str
+    url: str
+    path: Path | None = None  # SQLite only
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine == "sqlite"
+
+
+@dataclass(frozen=True)
+class Config:
+    var_dir: Path
+    control_db: DatabaseURL
+    host_db: DatabaseURL
+    host_name: str
+    secret_key: str
+    debug: bool
+    allowed_hosts: tuple[str, ...]
+    bind: str
+    https_port: int
+    http_port: int
+    public_url: str
+    tls_cert_file: Path | None
+    tls_key_file: Path | None
+    queue: str
+    web_workers: int
+    worker_threads: int
+    log_level: str
+    demo: bool
+
+    @property
+    def tls_dir(self) -> Path:
+        return self.var_dir / "tls"
+
+    @property
+    def queue_backend(self) -> str:
+        """The queue actually used: ``auto`` resolved against the host database."""
+        if self.queue != "auto":
+            return self.queue
+        return "sqlite" if self.host_db.is_sqlite else "postgres"
+
+
+def _raw(env: Mapping[str, str], name: str) -> str | None:
+    """Return a variable's value, reading ``NAME_FILE`` for secrets."""
+    variable = _BY_NAME[name]
+    if variable.secret:
+        file_var = f"{name}_FILE"
+        path = env.get(file_var)
+        if path:
+            if name in env:
+                raise ConfigError(file_var, f"set either {name} or {file_var}, not both")
+            try:
+                return Path(path).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(file_var, f"cannot read {path}: {exc.strerror}") from None
+            except UnicodeDecodeError:
+                raise ConfigError(file_var, f"{path} is not UTF-8 text") from None
+    value = env.get(name)
+    return value.strip() if value is not None else None
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    value = _raw(env, name)
+    if value is None:
+        return default
+    if value.lower() in _TRUE:
+        return True
+    if value.lower() in _FALSE:
+        return False
+    raise ConfigError(name, f"expected true or false, got {value!r}")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
+    value = _raw(env, name)
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigError(name, f"expected a whole number, got {value!r}") from None
+    if not low <= number <= high:
+        raise ConfigError(name, f"must be between {low} and {high}, got {number}")
+    return number
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = _raw(env, name) or default
+    normalized = value.upper() if name == "BINDERY_LOG_LEVEL" else value.lower()
+    if normalized not in choices:
+        raise ConfigError(name, f"must be one of {', '.join(choices)}, got {value!r}")
+    return normalized
+
+
+def parse_database_url(name: str, value: str) -> DatabaseURL:
+    """Parse a ``sqlite:///`` or ``postgres://`` URL; relative SQLite paths resolve from the working folder."""
+    parts = urlsplit(value)
+    scheme = parts.scheme.lower()
+    if scheme == "sqlite":
+        # dj-database-url's convention: sqlite:///relative/file, sqlite:////absolute/file
+        raw_path = value[len("sqlite:///"):] if value.startswith("sqlite:///") else ""
+        if not raw_path or raw_path.endswith("/"):
+            raise ConfigError(name, "a SQLite URL needs a file name, e.g. sqlite:///var/host.sqlite3")
+        path = Path(raw_path).resolve()
+        return DatabaseURL("sqlite", value, path)
+    if scheme in ("postgres", "postgresql", "pgsql"):
+        if not parts.hostname and "host=" not in parts.query:
+            raise ConfigError(name, "a PostgreSQL URL needs a host, e.g. postgres://user@127.0.0.1:5432/bindery")
+        if not parts.path.strip("/"):
+            raise ConfigError(name, "a PostgreSQL URL needs a database name after the host")
+        try:
+            _ = parts.port
+        except ValueError:
+            raise ConfigError(name, "the port in the URL is not a number") from None
+        return DatabaseURL("postgresql", value)
+    shown = scheme or "(none)"
+    raise ConfigError(name, f"unsupported database scheme {shown!r}; use sqlite:/// or postgres://")
+
+
+def _hosts(value: str) -> tuple[str, ...]:
+    return tuple(h.strip() for h in value.split(",") if h.strip())
+
+
+def _bind(env: Mapping[str, str]) -> str:
+    value = _raw(env, "BINDERY_BIND") or "127.0.0.1"
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ConfigError("BINDERY_BIND", f"expected an IP address, got {value!r}") from None
+    return value
+
+
+def _secret_key(env: Mapping[str, str], var_dir: Path, *, create: bool) -> str:
+    value = _raw(env, "BINDERY_SECRET_KEY")
+    if value is not None:
+        if len(value) < 50 or len(set(value)) < 5:
+            raise ConfigError("BINDERY_SECRET_KEY", "must be at least 50 characters with at least 5 distinct ones")
+        return value
+    path = var_dir / "secret_key"
+    if path.exists():
+        try:
+            stored = path.read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError("BINDERY_SECRET_KEY", f"cannot read the generated key {path}: {exc}") from None
+        if len(stored) >= 50:
+            return stored
+        raise ConfigError("BINDERY_SECRET_KEY", f"the generated key in {path} is damaged; delete it to make a new one")
+    if not create:
+        # Read-only callers (e.g. printing the configuration) must not write files.
+        return "not-yet-generated-" + "x" * 40
+    _ensure_dir(var_dir)
+    key = secrets.token_urlsafe(64)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(key + "\n")
+    return key
+
+
+def _ensure_dir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise ConfigError("BINDERY_VAR_DIR", f"cannot create {path}: {exc.strerror}") from None
+
+
+def _tls_files(env: Mapping[str, str]) -> tuple[Path | None, Path | None]:
+    cert = _raw(env, "BINDERY_TLS_CERT_FILE")
+    key = _raw(env, "BINDERY_TLS_KEY_FILE")
+    if bool(cert) != bool(key):
+        missing = "BINDERY_TLS_KEY_FILE" if cert else "BINDERY_TLS_CERT_FILE"
+        raise ConfigError(missing, "must be set together with its pair (certificate and key)")
+    if not cert or not key:
+        return None, None
+    for name, value in (("BINDERY_TLS_CERT_FILE", cert), ("BINDERY_TLS_KEY_FILE", key)):
+        if not os.access(value, os.R_OK) or not Path(value).is_file():
+            raise ConfigError(name, f"cannot read {value}")
+    return Path(cert), Path(key)
+
+
+def load(env: Mapping[str, str] | None = None, *, create: bool = True) -> Config:
+    """Parse and validate the whole configuration; raise :class:`ConfigError` on the first problem.
+
+    With ``create`` the var folder and a generated secret key are made when missing.
+    """
+    env = os.environ if env is None else env
+    unknown = sorted(k for k in env if k.startswith(PREFIX) and k.removesuffix("_FILE") not in _BY_NAME)
+    if unknown:
+        raise ConfigError(unknown[0], "unknown variable (misspelt?); see the configuration table in README.md")
+
+    var_dir = Path(_raw(env, "BINDERY_VAR_DIR") or "./var").resolve()
+    if create:
+        _ensure_dir(var_dir)
+
+    def db(name: str, default_file: str) -> DatabaseURL:
+        value = _raw(env, name) or f"sqlite:///{var_dir / default_file}"
+        return parse_database_url(name, value)
+
+    control_db = db("BINDERY_CONTROL_DATABASE_URL", "control.sqlite3")
+    host_db = db("BINDERY_HOST_DATABASE_URL", "host.sqlite3")
+    if control_db.url == host_db.url:
+        raise ConfigError("BINDERY_HOST_DATABASE_URL", "must differ from BINDERY_CONTROL_DATABASE_URL")
+
+    host_name = _raw(env, "BINDERY_HOST_NAME") or "local"
+    if not host_name.replace("-", "").isalnum() or len(host_name) > 63:
+        raise ConfigError("BINDERY_HOST_NAME", "use letters, digits and dashes, at most 63 characters")
+
+    https_port = _int(env, "BINDERY_HTTPS_PORT", 8443, low=1, high=65535)
+    http_port = _int(env, "BINDERY_HTTP_PORT", 8080, low=0, high=65535)
+    if http_port == https_port:
+        raise ConfigError("BINDERY_HTTP_PORT", "must differ from BINDERY_HTTPS_PORT")
+    public_url = _raw(env, "BINDERY_PUBLIC_URL") or f"https://localhost:{https_port}"
+    if urlsplit(public_url).scheme != "https" or not urlsplit(public_url).hostname:
+        raise ConfigError("BINDERY_PUBLIC_URL", f"expected an https:// address, got {public_url!r}")
+
+    queue = _choice(env, "BINDERY_QUEUE", "auto", QUEUES)
+    if queue == "postgres" and host_db.is_sqlite:
+        raise ConfigError("BINDERY_QUEUE", "postgres needs BINDERY_HOST_DATABASE_URL to be a PostgreSQL URL")
+
+    tls_cert, tls_key = _tls_files(env)
+    return Config(
+        var_dir=var_dir,
+        control_db=control_db,
+        host_db=host_db,
+        host_name=host_name,
+        secret_key=_secret_key(env, var_dir, create=create),
+        debug=_bool(env, "BINDERY_DEBUG", False),
+        allowed_hosts=_hosts(_raw(env, "BINDERY_ALLOWED_HOSTS") or "localhost,127.0.0.1,[::1]"),
+        bind=_bind(env),
+        https_port=https_port,
+        http_port=http_port,
+        public_url=public_url.rstrip("/"),
+        tls_cert_file=tls_cert,
+        tls_key_file=tls_key,
+        queue=queue,
+        web_workers=_int(env, "BINDERY_WEB_WORKERS", 1, low=1, high=64),
+        worker_threads=_int(env, "BINDERY_WORKER_THREADS", 2, low=1, high=64),
+        log_level=_choice(env, "BINDERY_LOG_LEVEL", "INFO", LOG_LEVELS),
+        demo=_bool(env, "BINDERY_DEMO", True),
+    )
+
+
+def markdown_table() -> str:
+    """Return the configuration table for the README."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for v in VARIABLES:
+        meaning = v.meaning + (f" May be read from a file named by `{v.name}_FILE`." if v.secret else "")
+        rows.append(f"| `{v.name}` | {v.default} | {meaning} |")
+    return "\n".join(rows)
+

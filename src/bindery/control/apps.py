@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class ControlConfig(AppConfig):
+    name = "bindery.control"
+    label = "control"
+    verbose_name = "Control plane"

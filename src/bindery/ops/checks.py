@@ -1,0 +1,29 @@
+"""System checks (``bindery check`` runs them with Django's)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core import checks
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def check_not_debug(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
+    if settings.DEBUG:
+        return [checks.Error("BINDERY_DEBUG is on", hint="Set BINDERY_DEBUG=false in production.",
+                             id="bindery.E001")]
+    return []
+
+
+@checks.register(checks.Tags.database, deploy=True)
+def check_production_databases(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
+    messages: list[checks.CheckMessage] = []
+    for alias, variable in (("default", "BINDERY_HOST_DATABASE_URL"), ("control", "BINDERY_CONTROL_DATABASE_URL")):
+        if settings.DATABASES[alias]["ENGINE"].endswith("sqlite3"):
+            messages.append(checks.Warning(
+                f"{variable} is SQLite (the embedded default)",
+                hint="Use a PostgreSQL URL for a production delivery host.",
+                id="bindery.W001",
+            ))
+    return messages

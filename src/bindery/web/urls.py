@@ -1,0 +1,12 @@
+from django.contrib.auth.decorators import login_required
+from django.urls import path
+
+from bindery.web import views
+
+app_name = "web"
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", views.sign_in, name="login"),
+    path("logout/", views.sign_out, name="logout"),
+    path("account/password/", login_required(views.PasswordChangeView.as_view()), name="password_change"),
+]

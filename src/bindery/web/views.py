@@ -1,0 +1,78 @@
+"""Console pages: sign-in, home, password change, sign-out."""
+
+from __future__ import annotations
+
+from django.contrib import auth
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import PasswordChangeForm
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse, reverse_lazy
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_http_methods, require_POST
+
+from bindery.accounts.actions import do_set_password
+from bindery.accounts.models import User
+from bindery.web.forms import SignInForm
+
+
+def _tenant_user(request: HttpRequest) -> User | None:
+    return request.user if isinstance(request.user, User) else None
+
+
+@sensitive_post_parameters("password")
+@csrf_protect
+@never_cache
+@require_http_methods(["GET", "POST"])
+def sign_in(request: HttpRequest) -> HttpResponse:
+    next_url = request.POST.get("next") or request.GET.get("next") or ""
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()},
+                                           require_https=request.is_secure()):
+        next_url = ""
+    form = SignInForm(request, data=request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        assert form.user is not None
+        auth.login(request, form.user)  # rotates the session key
+        return HttpResponseRedirect(next_url or reverse("web:home"))
+    status = 400 if request.method == "POST" else 200
+    return render(request, "web/sign_in.html", {"form": form, "next": next_url}, status=status)
+
+
+@require_POST
+@csrf_protect
+def sign_out(request: HttpRequest) -> HttpResponse:
+    auth.logout(request)
+    return redirect("web:login")
+
+
+@never_cache
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    user = _tenant_user(request)
+    if user is None:  # an operator's session: their place is /ops/
+        return redirect("ops:index")
+    if user.must_change_password:
+        return redirect("web:password_change")
+    return render(request, "web/home.html", {"tenant": user.tenant, "account": user})
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    template_name = "web/password_change.html"
+    success_url = reverse_lazy("web:home")
+    form_class = PasswordChangeForm
+
+    def dispatch(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        if request.user.is_authenticated and _tenant_user(request) is None:
+            return redirect("ops:password_change")
+        return super().dispatch(request, *args, **kwargs)
+
+    def form_valid(self, form: PasswordChangeForm) -> HttpResponse:
+        user = form.user
+        do_set_password(user, form.cleaned_data["new_password1"], actor=user)
+        # Keep this session, end every other one (their stored hash no longer matches).
+        auth.update_session_auth_hash(self.request, user)
+        return HttpResponseRedirect(self.get_success_url())
