@@ -8,6 +8,7 @@ ERP clients still connect.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -92,5 +93,6 @@ def serve_https(config: Config, tls: TlsFiles) -> None:
         log_level=LogLevels.warning,
         log_access=False,  # RequestLogMiddleware writes one JSON line per request instead
         respawn_failed_workers=True,
-        blocking_threads=8,  # WSGI threads per worker; Django requests are short
+        # granian's own ceiling for WSGI threads before it warns of contention on the GIL
+        blocking_threads=(os.cpu_count() or 1) * 2 + 1,
     ).serve()
