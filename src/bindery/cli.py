@@ -14,10 +14,13 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bindery import __version__
 from bindery.config import Config, ConfigError, load, markdown_table
+
+if TYPE_CHECKING:
+    from bindery.ops.tls import TlsFiles
 
 EXIT_CONFIG = 2
 EXIT_FAILED = 1
@@ -119,24 +122,27 @@ def cmd_demo(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-def _web_main(config: Config) -> None:
-    from bindery.ops.server import serve_https, start_redirect_server
+def _prepare_web(config: Config) -> TlsFiles:
+    """Check everything the web server needs before it starts: certificate, ports, databases."""
     from bindery.ops.tls import ensure_certificate
 
     tls = ensure_certificate(config)
     check_port_free(config, config.https_port, "BINDERY_HTTPS_PORT")
     if config.http_port:
         check_port_free(config, config.http_port, "BINDERY_HTTP_PORT")
-    start_redirect_server(config)
-    serve_https(config, tls)
+    check_databases(config)
+    return tls
 
 
 def cmd_web(config: Config, args: argparse.Namespace) -> int:
-    check_databases(config)
+    from bindery.ops.server import serve_https, start_redirect_server
+
+    tls = _prepare_web(config)
     waiting = {alias: n for alias, n in pending_migrations().items() if n}
     if waiting:
         raise CommandFailed(f"{sum(waiting.values())} database migrations are not applied; run 'bindery migrate'")
-    _web_main(config)
+    start_redirect_server(config)
+    serve_https(config, tls)
     return 0
 
 
@@ -178,13 +184,7 @@ def cmd_scheduler(config: Config, args: argparse.Namespace) -> int:
 
 def cmd_run(config: Config, args: argparse.Namespace) -> int:
     """Everything in one command: migrate, demo tenant, web (child process), worker + scheduler."""
-    check_databases(config)
-    from bindery.ops.tls import ensure_certificate
-
-    check_port_free(config, config.https_port, "BINDERY_HTTPS_PORT")
-    if config.http_port:
-        check_port_free(config, config.http_port, "BINDERY_HTTP_PORT")
-    tls = ensure_certificate(config)
+    tls = _prepare_web(config)
     cmd_migrate(config, argparse.Namespace(quiet=True))
     if config.demo and not args.no_demo:
         cmd_demo(config, args)

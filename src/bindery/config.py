@@ -264,7 +264,8 @@ def load(env: Mapping[str, str] | None = None, *, create: bool = True) -> Config
     With ``create`` the var folder and a generated secret key are made when missing.
     """
     env = os.environ if env is None else env
-    unknown = sorted(k for k in env if k.startswith(PREFIX) and k.removesuffix("_FILE") not in _BY_NAME)
+    secret_files = {f"{v.name}_FILE" for v in VARIABLES if v.secret}
+    unknown = sorted(k for k in env if k.startswith(PREFIX) and k not in _BY_NAME and k not in secret_files)
     if unknown:
         raise ConfigError(unknown[0], "unknown variable (misspelt?); see the configuration table in README.md")
 
@@ -325,6 +326,7 @@ def markdown_table() -> str:
     rows = ["| variable | default | meaning |", "|---|---|---|"]
     for v in VARIABLES:
         meaning = v.meaning + (f" May be read from a file named by `{v.name}_FILE`." if v.secret else "")
-        rows.append(f"| `{v.name}` | {v.default} | {meaning} |")
+        default = v.default if "`" in v.default else f"`{v.default}`"
+        rows.append(f"| `{v.name}` | {default} | {meaning} |")
     return "\n".join(rows)
 
