@@ -16,7 +16,8 @@ def env(tmp_path: Path, **values: str) -> dict[str, str]:
 def test_defaults_are_the_embedded_platform(tmp_path: Path) -> None:
     """With nothing set, both databases are SQLite files under the var folder and TLS is on 8443."""
     config = load(env(tmp_path))
-    assert config.control_db.is_sqlite and config.host_db.is_sqlite
+    assert config.control_db.is_sqlite
+    assert config.host_db.is_sqlite
     assert config.host_db.path == (tmp_path / "var" / "host.sqlite3").resolve()
     assert (config.https_port, config.http_port) == (8443, 8080)
     assert config.public_url == "https://localhost:8443"

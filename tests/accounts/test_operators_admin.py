@@ -34,7 +34,8 @@ def test_tenant_user_cannot_use_ops(client: HttpsClient, owner: User) -> None:
     assert admin_login(client, "owner@acme.example", PASSWORD).status_code == 200
     client.post("/login/", {"workspace": "acme", "email": "owner@acme.example", "password": PASSWORD})
     response = client.get("/ops/control/tenant/")
-    assert response.status_code == 302 and "/ops/login/" in response["Location"]
+    assert response.status_code == 302
+    assert "/ops/login/" in response["Location"]
 
 
 def test_operator_wrong_password(client: HttpsClient, operator: Operator) -> None:
@@ -47,4 +48,5 @@ def test_operator_is_not_a_tenant_user(client: HttpsClient, operator: Operator) 
     """An operator session reaching the console home is sent to /ops/ instead of a tenant's data."""
     admin_login(client, "ops@bindery.example", PASSWORD)
     response = client.get("/")
-    assert response.status_code == 302 and response["Location"] == "/ops/"
+    assert response.status_code == 302
+    assert response["Location"] == "/ops/"

@@ -41,7 +41,9 @@ def test_one_json_line_per_request(client: HttpsClient, captured: Capture) -> No
     requests = [r for r in records if r.get("event") == "request"]
     assert len(requests) == 1
     entry = requests[0]
-    assert entry["path"] == "/login/" and entry["status"] == 200 and entry["method"] == "GET"
+    assert entry["path"] == "/login/"
+    assert entry["status"] == 200
+    assert entry["method"] == "GET"
     assert entry["request_id"] == "abcd1234-trace"
     assert "supersecretvalue123" not in "\n".join(captured.lines)
 
@@ -58,7 +60,8 @@ def test_sign_in_never_logs_the_password(client: HttpsClient, owner: object, cap
     client.post("/login/", {"workspace": "acme", "email": "owner@acme.example", "password": "wrong-guess-123"})
     client.post("/login/", {"workspace": "acme", "email": "owner@acme.example", "password": PASSWORD})
     text = "\n".join(captured.lines)
-    assert "wrong-guess-123" not in text and PASSWORD not in text
+    assert "wrong-guess-123" not in text
+    assert PASSWORD not in text
 
 
 def test_secret_fields_and_urls_are_redacted(captured: Capture) -> None:

@@ -23,10 +23,8 @@ def test_probe_job_runs_through_the_real_queue(tmp_path: Path) -> None:
     huey.flush()
     from bindery.ops.tasks import probe_worker_health
 
-    # The task was registered on the module's queue; run its function through this real queue.
-    task_class = type(probe_worker_health.task_class())
-    wrapped = huey.task(name="probe_worker_health_test")(probe_worker_health.func)
-    del task_class
+    # Register the very function the periodic job runs on this freshly built, real queue.
+    wrapped = huey.task()(probe_worker_health.func)
     result = wrapped()
     assert huey.pending_count() == 1
     task = huey.dequeue()
@@ -43,5 +41,5 @@ def test_periodic_probe_is_registered() -> None:
 
     from bindery.ops.queue import huey
 
-    names = {task.name for task in huey.read_periodic(dt.datetime(2026, 1, 1, 12, 0))}
+    names = {task.name for task in huey.read_periodic(dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC))}
     assert "probe_worker_health" in names

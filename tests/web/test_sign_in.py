@@ -20,7 +20,8 @@ def sign_in(client: Client, workspace: str, email: str, password: str, **extra: 
 def test_sign_in_lands_on_home(client: HttpsClient, owner: User) -> None:
     """Right workspace, e-mail (any case) and password sign in and show the tenant's home."""
     response = sign_in(client, "acme", "OWNER@acme.example", PASSWORD)
-    assert response.status_code == 302 and response["Location"] == "/"
+    assert response.status_code == 302
+    assert response["Location"] == "/"
     home = client.get("/")
     assert home.status_code == 200
     assert b"Acme Ltd" in home.content
@@ -95,7 +96,8 @@ def test_csrf_is_enforced() -> None:
 def test_home_requires_sign_in(client: HttpsClient) -> None:
     """Anonymous visitors are sent to the sign-in page."""
     response = client.get("/")
-    assert response.status_code == 302 and response["Location"].startswith("/login/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login/")
 
 
 def test_must_change_password_then_other_sessions_end(owner: User) -> None:
@@ -112,7 +114,8 @@ def test_must_change_password_then_other_sessions_end(owner: User) -> None:
     assert first.get("/").status_code == 200  # the changing session stays
     assert second.get("/").status_code == 302  # the other one is over
     owner.refresh_from_db()
-    assert owner.check_password(new) and not owner.must_change_password
+    assert owner.check_password(new)
+    assert not owner.must_change_password
 
 
 def test_common_and_short_passwords_are_refused(client: HttpsClient, owner: User) -> None:
@@ -121,7 +124,8 @@ def test_common_and_short_passwords_are_refused(client: HttpsClient, owner: User
     for bad in ("short", "password1234"):
         response = client.post("/account/password/", {"old_password": PASSWORD, "new_password1": bad,
                                                        "new_password2": bad})
-        assert response.status_code == 200 and b"error" in response.content
+        assert response.status_code == 200
+        assert b"error" in response.content
     owner.refresh_from_db()
     assert owner.check_password(PASSWORD)
 
@@ -129,7 +133,8 @@ def test_common_and_short_passwords_are_refused(client: HttpsClient, owner: User
 def test_plain_http_is_redirected_to_https(owner: User) -> None:
     """A request that did not come over TLS is redirected by Django too (defence in depth)."""
     response = Client().get("/login/")
-    assert response.status_code == 301 and response["Location"].startswith("https://")
+    assert response.status_code == 301
+    assert response["Location"].startswith("https://")
 
 
 def test_sign_out_needs_post(client: HttpsClient, owner: User) -> None:

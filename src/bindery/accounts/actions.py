@@ -54,7 +54,7 @@ def do_set_password(user: User, password: str, *, actor: Any) -> None:
 
 def do_create_operator(email: str, password: str, *, name: str = "", actor: Any) -> Operator:
     operator = Operator(email=email.strip().lower(), name=name)
-    validate_password(password, operator)
+    validate_password(password, operator)  # type: ignore[arg-type]  # any AbstractBaseUser works
     operator.set_password(password)
     with transaction.atomic(using=CONTROL):
         operator.save()

@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import models
+from django.db.models.functions import Lower
 
 from bindery.control.models import ControlModel
 from bindery.control.tenancy import TenantManager, TenantOwnedModel, new_id
@@ -36,11 +37,11 @@ class User(TenantOwnedModel, AbstractBaseUser):
     EMAIL_FIELD = "email"
     REQUIRED_FIELDS: ClassVar[list[str]] = []
 
-    objects = UserManager()
+    objects = UserManager()  # type: ignore[misc]  # a TenantManager with the auth hooks
 
     class Meta:
         constraints = [
-            models.UniqueConstraint("tenant", models.functions.Lower("email"), name="accounts_user_tenant_email"),
+            models.UniqueConstraint("tenant", Lower("email"), name="accounts_user_tenant_email"),
         ]
 
     def __str__(self) -> str:

@@ -38,7 +38,7 @@ class TenantQuerySet(models.QuerySet):
     _scope_checked: bool = False
 
     def _clone(self) -> Self:
-        clone = super()._clone()
+        clone = super()._clone()  # type: ignore[misc]  # private Django API, absent from the stubs
         clone._scope_checked = self._scope_checked
         return clone
 
@@ -54,7 +54,7 @@ class TenantQuerySet(models.QuerySet):
 
     def unscoped(self) -> Self:
         """Cross tenants on purpose (operators' tools, tenant moves, backups)."""
-        qs = self._chain()
+        qs = self._chain()  # type: ignore[attr-defined]  # private Django API, absent from the stubs
         qs._scope_checked = True
         return qs
 
@@ -97,7 +97,7 @@ class TenantQuerySet(models.QuerySet):
         self._require_scope()
         return super().delete()
 
-    def explain(self, *, format: Any = None, **options: Any) -> str:  # noqa: A002 (Django's name)
+    def explain(self, *, format: Any = None, **options: Any) -> str:
         self._require_scope()
         return super().explain(format=format, **options)
 

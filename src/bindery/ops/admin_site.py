@@ -23,7 +23,7 @@ class OperatorAuthenticationForm(AdminAuthenticationForm):
     def confirm_login_allowed(self, user: Any) -> None:
         if not isinstance(user, Operator):
             raise self.get_invalid_login_error()
-        super().confirm_login_allowed(user)
+        super().confirm_login_allowed(user)  # type: ignore[arg-type]  # stubs expect the tenant User
 
 
 class OpsAdminSite(admin.AdminSite):

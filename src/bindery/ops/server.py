@@ -58,7 +58,7 @@ def make_redirect_server(config: Config) -> ThreadingHTTPServer:
 
         do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _redirect
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (stdlib name)
+        def log_message(self, format: str, *args: object) -> None:
             pass  # the HTTPS side logs requests; redirects are noise
 
     server = ThreadingHTTPServer((config.bind, config.http_port), RedirectHandler)

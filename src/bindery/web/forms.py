@@ -28,12 +28,12 @@ class SignInForm(forms.Form):
         super().__init__(*args, **kwargs)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         if self.errors:
             return data
         user = authenticate(self.request, tenant_slug=data["workspace"], email=data["email"],
                             password=data["password"])
         if user is None:
             raise forms.ValidationError(self.error_messages["invalid_login"], code="invalid_login")
-        self.user = user  # type: ignore[assignment]
+        self.user = user
         return data

@@ -6,7 +6,7 @@ from django.contrib import auth
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordChangeForm
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -65,7 +65,7 @@ class PasswordChangeView(auth_views.PasswordChangeView):
     success_url = reverse_lazy("web:home")
     form_class = PasswordChangeForm
 
-    def dispatch(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+    def dispatch(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponseBase:
         if request.user.is_authenticated and _tenant_user(request) is None:
             return redirect("ops:password_change")
         return super().dispatch(request, *args, **kwargs)
