@@ -32,6 +32,10 @@ INSTALLED_APPS = [
     "bindery.ops",
     "bindery.control",
     "bindery.accounts",
+    "bindery.security",
+    "bindery.catalog",
+    "bindery.sales",
+    "bindery.api",
     "bindery.web",
 ]
 

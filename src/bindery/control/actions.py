@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from bindery.control.errors import ControlError, ControlErrorCode
-from bindery.control.models import LocalTenant, Plan, Tenant, slug_validator
+from bindery.control.models import PLAN_LIMITS, LocalTenant, Plan, Tenant, slug_validator
 from bindery.control.routers import CONTROL, HOST
 
 logger = logging.getLogger(__name__)
@@ -35,7 +35,9 @@ def do_create_tenant(slug: str, name: str, *, plan: str = Plan.STANDARD, actor: 
         tenant = Tenant.objects.create(slug=slug, name=name, plan=plan)
     try:
         with transaction.atomic(using=HOST):
-            LocalTenant.objects.create(id=tenant.id, slug=tenant.slug, name=tenant.name)
+            max_products, max_orders = PLAN_LIMITS[plan]
+            LocalTenant.objects.create(id=tenant.id, slug=tenant.slug, name=tenant.name,
+                                       max_products=max_products, max_orders_30d=max_orders)
     except Exception:
         tenant.delete()
         raise

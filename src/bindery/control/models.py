@@ -31,6 +31,15 @@ class Plan(models.TextChoices):
     ENTERPRISE = "enterprise", "Enterprise"
 
 
+# (products-table rows, sales documents dated in the last 30 days) per plan; None = unlimited.
+PLAN_LIMITS: dict[str, tuple[int | None, int | None]] = {
+    Plan.DEMO: (1_000, 500),
+    Plan.STANDARD: (50_000, 10_000),
+    Plan.PROFESSIONAL: (500_000, 100_000),
+    Plan.ENTERPRISE: (None, None),
+}
+
+
 class Tenant(ControlModel):
     """A merchant: the unit of isolation, placement and billing."""
 
@@ -61,6 +70,10 @@ class LocalTenant(models.Model):
     slug = models.CharField(max_length=63, unique=True, validators=[slug_validator])
     name = models.CharField(max_length=200)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Plan limits, copied from the tenant's plan when it is placed here; None means unlimited.
+    max_products = models.PositiveIntegerField(null=True, blank=True)
+    max_orders_30d = models.PositiveIntegerField(null=True, blank=True,
+                                                 help_text="sales documents dated in the last 30 days")
 
     class Meta:
         ordering = ["slug"]
