@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 CONSTRAINTS := requirements/constraints.txt
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint test-sqlite test-postgres install dev clean lock bench-help
+.PHONY: run test lint test-sqlite test-postgres pg-role install clean lock
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -35,12 +35,18 @@ lint: $(STAMP)
 
 # The suite runs twice: on the embedded SQLite default, then on the machine's PostgreSQL with
 # throw-away databases (Django creates test_<name> and drops it afterwards).
-PG_URL ?= postgres://postgres@127.0.0.1:5432
+# Tests connect as a role without superuser rights, because PostgreSQL superusers bypass the
+# row-level security policies the suite proves. pg-role creates it with the admin URL.
+PG_ADMIN_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+PG_URL ?= postgres://bindery_test@127.0.0.1:5432
 RUN_ID := $(shell date +%s)_$$$$
 test-sqlite: $(STAMP)
 	BINDERY_VAR_DIR=$(CURDIR)/.test-var/sqlite $(BIN)/pytest -p no:cacheprovider -n 2 $(PYTEST_ARGS)
 
-test-postgres: $(STAMP)
+pg-role:
+	psql "$(PG_ADMIN_URL)" -v ON_ERROR_STOP=1 -qAtc "DO \$$\$$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bindery_test') THEN CREATE ROLE bindery_test LOGIN CREATEDB NOSUPERUSER NOBYPASSRLS; END IF; END \$$\$$;" </dev/null
+
+test-postgres: $(STAMP) pg-role
 	BINDERY_VAR_DIR=$(CURDIR)/.test-var/postgres \
 	BINDERY_CONTROL_DATABASE_URL=$(PG_URL)/bindery_control_$(RUN_ID) \
 	BINDERY_HOST_DATABASE_URL=$(PG_URL)/bindery_host_$(RUN_ID) \

@@ -1,7 +1,14 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class ControlConfig(AppConfig):
     name = "bindery.control"
     label = "control"
     verbose_name = "Control plane"
+
+    def ready(self) -> None:
+        from bindery.control.rls import install_policies_after_migrate
+
+        # Sent once per app after every migration ran; ours is enough to cover all tables.
+        post_migrate.connect(install_policies_after_migrate, sender=self, dispatch_uid="bindery.control.rls")

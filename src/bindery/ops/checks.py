@@ -27,3 +27,26 @@ def check_production_databases(app_configs: Any, **kwargs: Any) -> list[checks.C
                 id="bindery.W001",
             ))
     return messages
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def check_not_superuser(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Row-level security does not bind PostgreSQL superusers: the host must not connect as one."""
+    from django.db import connections
+
+    connection = connections["default"]
+    if connection.vendor != "postgresql":
+        return []
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user")
+            row = cursor.fetchone()
+    except Exception:  # connectivity is reported by `bindery check` itself
+        return []
+    if row and row[0]:
+        return [checks.Error(
+            "BINDERY_HOST_DATABASE_URL connects as a superuser (or a role that bypasses row-level security)",
+            hint="Connect as the database owner role without SUPERUSER/BYPASSRLS; the tenant wall depends on it.",
+            id="bindery.E002",
+        )]
+    return []
