@@ -306,6 +306,110 @@ def cmd_manage(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+# --- API tokens (bindery.security) -------------------------------------------------------------
+
+
+def _tokens_tenant(slug: str) -> Any:
+    from bindery.control.models import LocalTenant
+
+    tenant = LocalTenant.objects.filter(slug=slug).first()
+    if tenant is None:
+        raise CommandFailed(f"no tenant '{slug}' on this host")
+    return tenant
+
+
+def _tokens_find(tenant: Any, ref: str) -> Any:
+    """Find a tenant's token by row id, lookup id, ``bnd_<lookup>`` or a whole (leaked) token."""
+    import uuid
+
+    from bindery.security.models import ApiToken
+
+    tokens = ApiToken.objects.for_tenant(tenant)
+    try:
+        found = tokens.filter(pk=uuid.UUID(ref)).first()
+    except ValueError:
+        lookup = ref.removeprefix("bnd_").split("_", 1)[0]
+        found = tokens.filter(lookup=lookup).first()
+    if found is None:
+        raise CommandFailed(f"tenant '{tenant.slug}' has no token '{ref[:20]}'")
+    return found
+
+
+def cmd_tokens_create(config: Config, args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from bindery.security.actions import do_create_api_token
+    from bindery.security.errors import TokenActionError
+
+    tenant = _tokens_tenant(args.tenant)
+    try:
+        expires_in = dt.timedelta(days=args.expires_days) if args.expires_days is not None else None
+    except OverflowError:
+        raise CommandFailed(f"--expires-days {args.expires_days} is too large") from None
+    try:
+        token, plaintext = do_create_api_token(tenant, args.name, args.scopes.split(","),
+                                               expires_in=expires_in, actor="cli")
+    except TokenActionError as exc:
+        raise CommandFailed(str(exc)) from None
+    expiry = f"expires {token.expires_at:%Y-%m-%d %H:%M} UTC" if token.expires_at else "never expires"
+    _out(f"Token {token.display_prefix} ({token.name}) created for '{tenant.slug}': "
+         f"scopes {','.join(token.scopes)}, {expiry}.")
+    _out(f"Token (shown only now, store it safely): {plaintext}")
+    return 0
+
+
+def cmd_tokens_list(config: Config, args: argparse.Namespace) -> int:
+    from django.utils import timezone
+
+    from bindery.security.models import ApiToken
+
+    tenant = _tokens_tenant(args.tenant)
+    now = timezone.now()
+    tokens = list(ApiToken.objects.for_tenant(tenant).order_by("created_at"))
+    if not tokens:
+        _out(f"Tenant '{tenant.slug}' has no API tokens.")
+        return 0
+    _out(f"{'PREFIX':21} {'STATE':9} {'NAME':24} {'SCOPES':28} {'LAST USE':17} {'EXPIRES':17} ID")
+    for token in tokens:
+        last = f"{token.last_used_at:%Y-%m-%d %H:%M}" if token.last_used_at else "never"
+        expires = f"{token.expires_at:%Y-%m-%d %H:%M}" if token.expires_at else "never"
+        _out(f"{token.display_prefix:21} {token.state(now):9} {token.name[:24]:24} "
+             f"{','.join(token.scopes)[:28]:28} {last:17} {expires:17} {token.pk}")
+    return 0
+
+
+def cmd_tokens_revoke(config: Config, args: argparse.Namespace) -> int:
+    from bindery.security.actions import do_revoke_api_token
+
+    token = _tokens_find(_tokens_tenant(args.tenant), args.token)
+    if do_revoke_api_token(token, actor="cli"):
+        _out(f"Token {token.display_prefix} ({token.name}) revoked; it no longer authenticates.")
+    else:
+        _out(f"Token {token.display_prefix} ({token.name}) was already revoked.")
+    return 0
+
+
+def cmd_tokens_rotate(config: Config, args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from bindery.security.actions import do_rotate_api_token
+    from bindery.security.errors import TokenActionError
+
+    token = _tokens_find(_tokens_tenant(args.tenant), args.token)
+    try:
+        overlap = dt.timedelta(hours=args.overlap_hours)
+    except OverflowError:
+        raise CommandFailed(f"--overlap-hours {args.overlap_hours} is too large") from None
+    try:
+        new, plaintext = do_rotate_api_token(token, overlap=overlap, actor="cli")
+    except TokenActionError as exc:
+        raise CommandFailed(str(exc)) from None
+    _out(f"Token {token.display_prefix} replaced by {new.display_prefix}; the old one works until "
+         f"{token.rotation_grace_until:%Y-%m-%d %H:%M} UTC.")
+    _out(f"New token (shown only now, store it safely): {plaintext}")
+    return 0
+
+
 # --- parser -----------------------------------------------------------------------------------
 
 
@@ -343,6 +447,27 @@ def build_parser() -> argparse.ArgumentParser:
     create = op_sub.add_parser("create", help="create an operator and print its password once")
     create.add_argument("email")
     create.add_argument("--name", default="")
+    p = add("tokens", cmd_tokens_list, "Manage a tenant's API tokens (secrets are shown only once, at creation).")
+    tok_sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    t = tok_sub.add_parser("create", help="create a token and print it once")
+    t.set_defaults(func=cmd_tokens_create)
+    t.add_argument("--tenant", required=True, metavar="SLUG")
+    t.add_argument("--name", required=True)
+    t.add_argument("--scopes", required=True, help="comma-separated, e.g. catalog:read,sales:write,*:read")
+    t.add_argument("--expires-days", type=int, default=None, metavar="N", help="default: never expires")
+    t = tok_sub.add_parser("list", help="list tokens: prefix, state, name, scopes, last use (never secrets)")
+    t.set_defaults(func=cmd_tokens_list)
+    t.add_argument("--tenant", required=True, metavar="SLUG")
+    t = tok_sub.add_parser("revoke", help="stop a token at once")
+    t.set_defaults(func=cmd_tokens_revoke)
+    t.add_argument("--tenant", required=True, metavar="SLUG")
+    t.add_argument("token", metavar="ID_OR_PREFIX", help="row id, lookup id or bnd_<lookup> prefix")
+    t = tok_sub.add_parser("rotate", help="replace a token; the old one keeps working during the overlap")
+    t.set_defaults(func=cmd_tokens_rotate)
+    t.add_argument("--tenant", required=True, metavar="SLUG")
+    t.add_argument("token", metavar="ID_OR_PREFIX", help="row id, lookup id or bnd_<lookup> prefix")
+    t.add_argument("--overlap-hours", type=int, default=24, metavar="N",
+                   help="how long the old token keeps working (default 24, at most 720)")
     p = add("config", cmd_config, "Show the effective configuration (secrets hidden).", setup=False)
     p.add_argument("--markdown", action="store_true", help="print the README's configuration table")
     p = add("manage", cmd_manage, "Run a Django management command (for maintenance).")

@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "ninja",  # serves its Swagger UI from local static files (no CDN, CSP-friendly)
     "bindery.ops",
     "bindery.control",
     "bindery.accounts",

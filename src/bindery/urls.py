@@ -1,5 +1,6 @@
 from django.urls import include, path
 
+from bindery.api.main import api
 from bindery.ops import admin as _ops_admin  # noqa: F401  (registers models on the ops site)
 from bindery.ops.admin_site import ops_site
 from bindery.ops.views import healthz
@@ -7,5 +8,6 @@ from bindery.ops.views import healthz
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("ops/", ops_site.urls),
+    path("api/v1/", api.urls),
     path("", include("bindery.web.urls")),
 ]

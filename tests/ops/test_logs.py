@@ -75,3 +75,15 @@ def test_secret_fields_and_urls_are_redacted(captured: Capture) -> None:
     parsed = json.loads(line)
     assert parsed["node"]["name"] == "erp"
     assert redact_text("token abcdefghijkl") == "token [redacted]"
+
+
+def test_api_tokens_in_free_text_are_redacted() -> None:
+    """A whole API token pasted into a message keeps only its public lookup part."""
+    from bindery.security.tokens import SCANNER_REGEX, generate_token, new_lookup
+
+    lookup = new_lookup()
+    token = generate_token(lookup)
+    assert __import__("re").fullmatch(SCANNER_REGEX, token)
+    redacted = redact_text(f"ERP sent {token} twice")
+    assert token not in redacted
+    assert f"bnd_{lookup}_" in redacted

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -43,6 +44,7 @@ class Platform:
     https_port: int
     http_port: int
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    _logs: list[IO[bytes]] = field(default_factory=list, repr=False)
 
     @property
     def url(self) -> str:
@@ -57,7 +59,8 @@ class Platform:
                               timeout=timeout, stdin=subprocess.DEVNULL, check=False)
 
     def start(self, *args: str) -> subprocess.Popen[bytes]:
-        log = open(self.var_dir / f"{args[0]}.log", "ab")  # noqa: SIM115 (kept open for the child)
+        log = open(self.var_dir / f"{args[0]}.log", "ab")  # noqa: SIM115 (closed by stop())
+        self._logs.append(log)
         proc = subprocess.Popen([*BINDERY, *args], env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
         self.processes.append(proc)
@@ -99,6 +102,9 @@ class Platform:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=5)
+        for log in self._logs:
+            log.close()
+        self._logs.clear()
 
 
 @contextlib.contextmanager
@@ -125,7 +131,10 @@ def _databases(var_dir: Path) -> Iterator[dict[str, str]]:
 
 @contextlib.contextmanager
 def platform(tmp_path: Path, *, extra_env: dict[str, str] | None = None) -> Iterator[Platform]:
-    """Yield a migrated, not yet started platform; stop whatever the test started."""
+    """Yield a platform with its own folder, ports and databases, neither migrated nor started.
+
+    Run ``plat.bindery("migrate", "--quiet")`` first; whatever the test started is stopped after.
+    """
     var_dir = tmp_path / "var"
     with _databases(var_dir) as db_env:
         env = {**_clean_env(), "BINDERY_VAR_DIR": str(var_dir), "BINDERY_HTTPS_PORT": str(free_port()),

@@ -20,12 +20,15 @@ _SECRET_KEY = re.compile(r"pass(word|wd)?|secret|token|authori[sz]ation|cookie|a
 # Credentials inside URLs (postgres://user:secret@host) and bearer tokens inside free text.
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://[^:/@\s]+:)[^@\s]+@", re.IGNORECASE)
 _BEARER = re.compile(r"(?i)\b(bearer|token)\s+[A-Za-z0-9._~+/=-]{8,}")
+# Our own API tokens, wherever they appear in free text (same shape as security.tokens.SCANNER_REGEX).
+_API_TOKEN = re.compile(r"\bbnd_([a-z0-9]{12})_[A-Za-z0-9]{22,172}_[A-Za-z0-9]{6}\b")
 
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 
 def redact_text(text: str) -> str:
     text = _URL_PASSWORD.sub(lambda m: m.group("scheme") + REDACTED + "@", text)
+    text = _API_TOKEN.sub(lambda m: f"bnd_{m.group(1)}_{REDACTED}", text)
     return _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
 
 

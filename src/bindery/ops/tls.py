@@ -51,14 +51,16 @@ def generate_self_signed(cert_path: Path, key_path: Path, *, host_names: tuple[s
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + VALIDITY)
         .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
-        # A self-signed certificate is its own trust anchor: clients that pin it (tests, the
-        # backup site) verify it as a CA.
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, key_encipherment=True, key_cert_sign=True,
+        # An end-entity certificate, not a CA: clients that pin it (tests, the backup site) trust
+        # it directly, and strict RFC 5280 validators reject a leaf that asserts cA.
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=True, key_encipherment=True, key_cert_sign=False,
                                      content_commitment=False, data_encipherment=False, key_agreement=False,
                                      crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        # Required on every end-entity certificate (RFC 5280 4.2.1.1), self-signed ones included.
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(public_key), critical=False)
         .sign(key, hashes.SHA256())
     )
     cert_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)

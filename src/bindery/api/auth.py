@@ -1,0 +1,65 @@
+"""API authentication: a tenant's API token, as ``Authorization: Bearer`` or a ``token`` header.
+
+Two ninja auth classes exist so the OpenAPI document shows both ways; they share one check,
+done once per request. A successful check binds the request to the token's tenant and enters
+that tenant's database scope (row-level security on PostgreSQL).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from ninja.security import APIKeyHeader, HttpBearer
+
+from bindery.api.errors import ApiError, ApiErrorCode
+from bindery.control.middleware import enter_request_scope
+from bindery.security.access import authenticate_api_token, has_scope, token_from_request
+from bindery.security.actions import do_record_token_use
+from bindery.security.models import ApiToken
+
+_CHECKED = "_bindery_api_token"
+
+
+def authenticate_request(request: HttpRequest) -> ApiToken | None:
+    if hasattr(request, _CHECKED):
+        return getattr(request, _CHECKED)  # type: ignore[no-any-return]
+    raw = token_from_request(request)
+    token = authenticate_api_token(raw) if raw else None
+    setattr(request, _CHECKED, token)
+    if token is not None:
+        do_record_token_use(token, request.META.get("REMOTE_ADDR"))
+        request.tenant = token.tenant  # type: ignore[attr-defined]
+        enter_request_scope(request, token.tenant_id)
+    return token
+
+
+class BearerTokenAuth(HttpBearer):
+    """``Authorization: Bearer <token>``."""
+
+    def __call__(self, request: HttpRequest) -> Any:
+        # Not HttpBearer.__call__: it logs unexpected Authorization values in debug mode.
+        return authenticate_request(request)
+
+    def authenticate(self, request: HttpRequest, token: str) -> Any:  # pragma: no cover - unused
+        return authenticate_request(request)
+
+
+class TokenHeaderAuth(APIKeyHeader):
+    """``token: <token>`` (the header bindCommerce clients send)."""
+
+    param_name = "token"
+
+    def __call__(self, request: HttpRequest) -> Any:
+        return authenticate_request(request)
+
+    def authenticate(self, request: HttpRequest, key: str | None) -> Any:  # pragma: no cover - unused
+        return authenticate_request(request)
+
+
+def require_scope(request: HttpRequest, scope: str) -> ApiToken:
+    """Return the request's token if it grants ``scope``; otherwise refuse with 403."""
+    token = request.auth  # type: ignore[attr-defined]
+    if not isinstance(token, ApiToken) or not has_scope(token, scope):
+        raise ApiError(403, ApiErrorCode.FORBIDDEN_SCOPE, f"this token lacks the {scope} scope")
+    return token
