@@ -23,7 +23,7 @@ _CHECKED = "_bindery_api_token"
 
 def authenticate_request(request: HttpRequest) -> ApiToken | None:
     if hasattr(request, _CHECKED):
-        return getattr(request, _CHECKED)  # type: ignore[no-any-return]
+        return getattr(request, _CHECKED)
     raw = token_from_request(request)
     token = authenticate_api_token(raw) if raw else None
     setattr(request, _CHECKED, token)

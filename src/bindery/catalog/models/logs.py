@@ -1,0 +1,56 @@
+"""Stock and price change logs: one row per changed value, written in the same transaction.
+
+They keep the SKU, warehouse key and price-list name as text so history survives deletions.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+from bindery.catalog.models.fields import amount_field, currency_field
+from bindery.catalog.models.prices import PriceList
+from bindery.catalog.models.products import Product
+from bindery.catalog.models.stock import Warehouse
+from bindery.control.tenancy import TenantOwnedModel
+
+
+class StockChangeLog(TenantOwnedModel):
+    """``old_quantity`` is None when the value was first set; no warehouse = the product's availability."""
+
+    sku = models.CharField(max_length=100)
+    product = models.ForeignKey(Product, null=True, on_delete=models.SET_NULL, related_name="+")
+    warehouse = models.ForeignKey(Warehouse, null=True, on_delete=models.SET_NULL, related_name="+")
+    warehouse_key = models.CharField(max_length=100, blank=True)
+    old_quantity = amount_field(null=True)
+    new_quantity = amount_field()
+    cause = models.CharField(max_length=100)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(fields=["tenant", "sku", "created_at"], name="catalog_stocklog_sku_time"),
+            models.Index(fields=["tenant", "created_at"], name="catalog_stocklog_time"),
+        ]
+
+
+class PriceChangeLog(TenantOwnedModel):
+    """``old_*`` are None when the price was first set."""
+
+    sku = models.CharField(max_length=100)
+    product = models.ForeignKey(Product, null=True, on_delete=models.SET_NULL, related_name="+")
+    price_list = models.ForeignKey(PriceList, null=True, on_delete=models.SET_NULL, related_name="+")
+    price_list_name = models.CharField(max_length=100)
+    currency = currency_field()
+    min_quantity = amount_field(default=1)
+    old_net = amount_field(null=True)
+    old_gross = amount_field(null=True)
+    new_net = amount_field()
+    new_gross = amount_field()
+    cause = models.CharField(max_length=100)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(fields=["tenant", "sku", "created_at"], name="catalog_pricelog_sku_time"),
+            models.Index(fields=["tenant", "created_at"], name="catalog_pricelog_time"),
+        ]
