@@ -40,6 +40,9 @@ lint: $(STAMP)
 PG_ADMIN_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 PG_URL ?= postgres://bindery_test@127.0.0.1:5432
 RUN_ID := $(shell date +%s)_$$$$
+# In-process tests run jobs inline (BINDERY_QUEUE=immediate); the real SQLite and PostgreSQL
+# queues are proven by tests/ops/test_queue.py and by the tests that start the real server.
+test-sqlite test-postgres: export BINDERY_QUEUE = immediate
 test-sqlite: $(STAMP)
 	BINDERY_VAR_DIR=$(CURDIR)/.test-var/sqlite $(BIN)/pytest -p no:cacheprovider -n 2 $(PYTEST_ARGS)
 
