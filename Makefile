@@ -53,7 +53,7 @@ test-postgres: $(STAMP) pg-role
 	BINDERY_VAR_DIR=$(CURDIR)/.test-var/postgres \
 	BINDERY_CONTROL_DATABASE_URL=$(PG_URL)/bindery_control_$(RUN_ID) \
 	BINDERY_HOST_DATABASE_URL=$(PG_URL)/bindery_host_$(RUN_ID) \
-	$(BIN)/pytest -p no:cacheprovider -n 2 $(PYTEST_ARGS)
+	$(BIN)/pytest -p no:cacheprovider -n 2 --dist loadfile $(PYTEST_ARGS)
 
 test: lint test-sqlite test-postgres
 

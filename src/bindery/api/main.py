@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
@@ -28,7 +29,8 @@ class StrictJsonParser(Parser):
         if not body:
             return {}
         try:
-            return json.loads(body.decode("utf-8"))
+            # Decimal keeps amounts exact: a float would round them past ~15 digits.
+            return json.loads(body.decode("utf-8"), parse_float=Decimal)
         except UnicodeDecodeError:
             raise ApiError(400, ApiErrorCode.MALFORMED_BODY, "the body is not valid UTF-8") from None
         except json.JSONDecodeError as exc:
@@ -83,6 +85,9 @@ def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResp
 
 @api.exception_handler(HttpError)
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    # ninja wraps errors raised while parsing the body; answer with the parser's own error.
+    if isinstance(exc.__cause__, ApiError):
+        return _api_error(request, exc.__cause__)
     return _json(request, exc.status_code, {"code": "http_error", "message": str(exc)})
 
 
@@ -91,10 +96,35 @@ def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
     return _json(request, 413, {"code": ApiErrorCode.BODY_TOO_LARGE, "message": "the request body is too large"})
 
 
+_CATALOG_STATUS = {
+    "not_found": 404,
+    "already_exists": 409,
+    "conflict": 409,
+    "plan_limit_exceeded": 409,
+}
+
+
+def _add_catalog_error_handler() -> None:
+    from bindery.catalog.errors import CatalogError
+
+    @api.exception_handler(CatalogError)
+    def _catalog_error(request: HttpRequest, exc: CatalogError) -> HttpResponse:
+        """NotFound (another tenant's object too) is 404; state conflicts 409; refused values 422."""
+        body = {"code": str(exc.code), "message": exc.message}
+        if exc.field:
+            body["field"] = exc.field
+        return _json(request, _CATALOG_STATUS.get(str(exc.code), 422), body)
+
+
 def _add_routers() -> None:
-    from bindery.api.routes import me
+    from bindery.api.routes import catalog_products, catalog_reference, catalog_stock_prices, me, sales
 
     api.add_router("", me.router)
+    api.add_router("", catalog_products.router)
+    api.add_router("", catalog_stock_prices.router)
+    api.add_router("", catalog_reference.router)
+    _add_catalog_error_handler()
+    sales.register(api)
 
 
 _add_routers()

@@ -1,0 +1,1 @@
+"""Schemas shared by API routes."""
