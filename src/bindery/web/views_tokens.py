@@ -1,0 +1,82 @@
+"""Console pages for the tenant's API tokens: list, create (shown once), revoke.
+
+Managing tokens is for owners and admins: a token reaches the tenant's data without a person.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from django import forms
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+
+from bindery.accounts.models import Role, User
+from bindery.security.actions import do_create_api_token, do_revoke_api_token
+from bindery.security.errors import TokenActionError
+from bindery.security.models import ApiToken
+from bindery.security.scopes import all_scopes
+
+TOKEN_MANAGERS = {Role.OWNER, Role.ADMIN}
+
+
+def _manager(request: HttpRequest) -> User:
+    user = request.user
+    if not isinstance(user, User):
+        raise PermissionDenied("tenant users only")
+    if user.role not in TOKEN_MANAGERS:
+        raise PermissionDenied("only owners and admins manage API tokens")
+    return user
+
+
+class TokenForm(forms.Form):
+    name = forms.CharField(max_length=100, strip=True)
+    scopes = forms.MultipleChoiceField(choices=[(s, s) for s in all_scopes()],
+                                       widget=forms.CheckboxSelectMultiple)
+    expires_days = forms.IntegerField(min_value=1, max_value=3650, required=False,
+                                      label="Expires after (days)", help_text="Empty: never expires.")
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def token_list(request: HttpRequest) -> HttpResponse:
+    user = _manager(request)
+    form = TokenForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        days = form.cleaned_data["expires_days"]
+        try:
+            row, plaintext = do_create_api_token(
+                user.tenant, form.cleaned_data["name"], form.cleaned_data["scopes"],
+                expires_in=dt.timedelta(days=days) if days else None, actor=user)
+        except TokenActionError as exc:
+            form.add_error(None, str(exc))
+        else:
+            # Rendered once, never stored in clear: the page is not cached and not redirected to.
+            return render(request, "web/tokens/created.html", {"token": row, "plaintext": plaintext})
+    now = timezone.now()
+    tokens = [(token, token.state(now)) for token in
+              ApiToken.objects.for_tenant(user.tenant).order_by("-created_at")[:500]]
+    status = 400 if request.method == "POST" else 200
+    return render(request, "web/tokens/list.html", {"form": form, "tokens": tokens}, status=status)
+
+
+@login_required
+@require_POST
+def token_revoke(request: HttpRequest, token_id: str) -> HttpResponse:
+    user = _manager(request)
+    try:
+        pk = uuid.UUID(token_id)
+    except ValueError:
+        raise Http404("no such token") from None
+    token = ApiToken.objects.for_tenant(user.tenant).filter(pk=pk).first()
+    if token is None:
+        raise Http404("no such token")
+    do_revoke_api_token(token, actor=user)
+    return redirect("web:tokens")
