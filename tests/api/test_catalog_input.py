@@ -100,10 +100,12 @@ def test_invalid_utf8_and_invalid_json_are_400(client: HttpsClient, headers: dic
         assert response.json()["code"] == "malformed_body"
 
 
-def test_body_over_the_size_limit_is_413(client: HttpsClient, headers: dict[str, str], tenant: LocalTenant) -> None:
-    """An 11 MB body is refused with 413 before any item is written."""
+@pytest.mark.parametrize("megabytes", [11, 50])
+def test_body_over_the_size_limit_is_413(client: HttpsClient, headers: dict[str, str], tenant: LocalTenant,
+                                         megabytes: int) -> None:
+    """Bodies over the 10 MB limit (11 MB, 50 MB) are refused with 413 before any item is written."""
     body = json.dumps({"items": [{"sku": f"S{i}", "name": "n" * 2000} for i in range(5000)]}).encode()
-    response = post(client, "/products/bulk", body.ljust(11 * 1024 * 1024), headers)
+    response = post(client, "/products/bulk", body.ljust(megabytes * 1024 * 1024), headers)
     assert response.status_code == 413
     assert response.json()["code"] == "body_too_large"
     assert not Product.objects.for_tenant(tenant).exists()
