@@ -6,7 +6,9 @@ from typing import Any
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
@@ -27,6 +29,18 @@ def https_app(environ: dict[str, Any], start_response: Any) -> Any:
 schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", https_app)
 
 pytestmark = pytest.mark.django_db(databases="__all__")
+
+
+@pytest.fixture(autouse=True)
+def keep_test_connection() -> Any:
+    """Calls go straight to the WSGI handler, not through Django's test client, so detach the
+    per-request connection recycling the way the test client does: on PostgreSQL it would close
+    the connection that holds the test's transaction after the first request."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
 
 
 @pytest.fixture
