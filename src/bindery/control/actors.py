@@ -15,6 +15,7 @@ def actor_label(actor: Any) -> str:
         return "system"
     if isinstance(actor, str):
         return actor[:100]
-    kind = getattr(actor, "actor_kind", None) or type(actor).__name__.lower()
+    # request.user is a lazy proxy; its class name would say "simplelazyobject", not "user".
+    kind = getattr(actor, "actor_kind", None) or actor.__class__.__name__.lower()
     pk = getattr(actor, "pk", None)
     return f"{kind}:{pk}" if pk is not None else kind
