@@ -16,8 +16,12 @@ If the database refuses a multi-item batch (a concurrent writer created the same
 constraint fired), it is rolled back and its items are replayed one transaction each, so only the
 offending item fails. A single item is thus always exactly one transaction.
 
-PostgreSQL uses this same batched ORM path for now; a ``COPY``-into-a-temporary-table path for
-very large imports is a later step and must keep these semantics and change logs.
+On PostgreSQL, a call with at least ``COPY_MIN_ITEMS`` items takes the set-based fast path of
+:mod:`bindery.catalog.bulk_pg` (``COPY`` into staging tables, merge in SQL) in batches of at
+least ``COPY_BATCH_SIZE``: the same checks (``_check_against_state``), the same rows, change
+logs, ``modified_at`` bumps and per-item results, without building an ORM object per row. Small
+calls (one product from the API or a connector) stay on the ORM path, which is fast enough for
+them, and so does the one-item replay after a refused batch.
 """
 
 from __future__ import annotations
@@ -31,9 +35,10 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connections, transaction
 from django.utils import timezone
 
+from bindery.catalog import bulk_pg
 from bindery.catalog.errors import CatalogError, CatalogErrorCode
 from bindery.catalog.models import (
     Attribute,
@@ -58,6 +63,10 @@ from bindery.control.routers import HOST
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
+# COPY's fixed cost per batch (staging setup, one statement per table) wants large batches;
+# results do not depend on the batch size.
+COPY_MIN_ITEMS = 100
+COPY_BATCH_SIZE = 5000
 PRODUCT_FIELDS = ["name", "language", "barcode", "barcode_type", "manufacturer", "mpn", "supplier",
                   "supplier_code", "description_html", "short_description", "notes", "weight", "weight_unit",
                   "length", "width", "height", "dimension_unit", "quantity_available", "quantity_arriving",
@@ -194,7 +203,7 @@ class _BatchState:
         return found
 
 
-def _check_against_state(item: CleanProduct, state: _BatchState) -> int:
+def _check_against_state(item: CleanProduct, state: _BatchState | bulk_pg.BatchState) -> int:
     """Raise a coded error if the item cannot apply to the stored state; return how many products it adds."""
     stored = state.products.get(item.sku)
     if item.variants and stored is not None and stored.parent_id is not None:
@@ -427,15 +436,48 @@ def _upsert_batch(tenant: LocalTenant, batch: Sequence[tuple[int, CleanProduct]]
     return results
 
 
+def _upsert_batch_copy(tenant: LocalTenant, batch: Sequence[tuple[int, CleanProduct]],
+                       cause: str) -> list[UpsertResult]:
+    """The PostgreSQL fast path: same checks and results as ``_upsert_batch``, writes merged in SQL."""
+    results: list[UpsertResult] = []
+    with transaction.atomic(using=HOST):
+        state = bulk_pg.BatchState.load(tenant, [item for _, item in batch])
+        accepted: list[tuple[int, CleanProduct]] = []
+        for index, item in batch:
+            try:
+                _check_against_state(item, state)
+            except CatalogError as error:
+                results.append(UpsertResult.failed(index, item.sku, error))
+                continue
+            accepted.append((index, item))
+        staged = bulk_pg.stage_nodes([item for _, item in accepted], state)
+        references = bulk_pg.References(tenant)
+        references.resolve(*bulk_pg.wanted_references(staged))
+        rows = bulk_pg.build_staging(staged, state, references)
+        changed_ids = bulk_pg.merge(tenant, rows, timezone.now(), cause)
+        for (index, item), nodes, (created, changed) in zip(accepted, staged,
+                                                            bulk_pg.outcomes(staged, changed_ids), strict=True):
+            outcome = Outcome.CREATED if created else Outcome.UPDATED if changed else Outcome.UNCHANGED
+            results.append(UpsertResult(index=index, sku=item.sku, outcome=outcome, product_id=nodes[0].pk))
+    return results
+
+
+def _uses_copy(item_count: int) -> bool:
+    return connections[HOST].vendor == "postgresql" and item_count >= COPY_MIN_ITEMS
+
+
 def upsert_clean_items(tenant: LocalTenant, items: Iterable[tuple[int, CleanProduct]], *, cause: str,
                        batch_size: int = BATCH_SIZE) -> list[UpsertResult]:
     """Upsert checked items in batches; return one result per item, in input order."""
     pending = list(items)
     results: list[UpsertResult] = []
+    write_batch = _upsert_batch
+    if _uses_copy(len(pending)):
+        write_batch, batch_size = _upsert_batch_copy, max(batch_size, COPY_BATCH_SIZE)
     for start in range(0, len(pending), batch_size):
         batch = pending[start:start + batch_size]
         try:
-            results.extend(_upsert_batch(tenant, batch, cause))
+            results.extend(write_batch(tenant, batch, cause))
         except DatabaseError as error:
             if len(batch) == 1:
                 index, item = batch[0]
