@@ -1,7 +1,7 @@
 from django.contrib.auth.decorators import login_required
 from django.urls import path
 
-from bindery.web import views, views_tokens
+from bindery.web import views, views_catalog, views_sales, views_tokens
 
 app_name = "web"
 urlpatterns = [
@@ -11,4 +11,29 @@ urlpatterns = [
     path("account/password/", login_required(views.PasswordChangeView.as_view()), name="password_change"),
     path("settings/tokens/", views_tokens.token_list, name="tokens"),
     path("settings/tokens/<str:token_id>/revoke/", views_tokens.token_revoke, name="token_revoke"),
+    # Catalog
+    path("catalog/products/", views_catalog.product_list, name="products"),
+    path("catalog/products.csv", views_catalog.product_export, name="products_csv"),
+    path("catalog/products/<uuid:product_id>/", views_catalog.product_detail, name="product_detail"),
+    path("catalog/products/<uuid:product_id>/edit/", views_catalog.product_edit, name="product_edit"),
+    path("catalog/products/<uuid:product_id>/stock/", views_catalog.product_set_stock, name="product_stock"),
+    path("catalog/products/<uuid:product_id>/price/", views_catalog.product_set_price, name="product_price"),
+    path("catalog/products/<uuid:product_id>/delete/", views_catalog.product_delete, name="product_delete"),
+    path("catalog/categories/", views_catalog.category_list, name="categories"),
+    path("catalog/categories.csv", views_catalog.category_export, name="categories_csv"),
+    path("catalog/price-lists/", views_catalog.price_list_list, name="price_lists"),
+    path("catalog/price-lists.csv", views_catalog.price_list_export, name="price_lists_csv"),
+    path("catalog/warehouses/", views_catalog.warehouse_list, name="warehouses"),
+    path("catalog/warehouses.csv", views_catalog.warehouse_export, name="warehouses_csv"),
+    # Sales
+    path("sales/customers/", views_sales.customer_list, name="customers"),
+    path("sales/customers.csv", views_sales.customer_export, name="customers_csv"),
+    path("sales/customers/<uuid:customer_id>/", views_sales.customer_detail, name="customer_detail"),
+    path("sales/orders/", views_sales.order_list, name="orders"),
+    path("sales/orders.csv", views_sales.order_export, name="orders_csv"),
+    path("sales/orders/<uuid:order_id>/", views_sales.order_detail, name="order_detail"),
+    path("sales/orders/<uuid:order_id>/mark/", views_sales.order_mark, name="order_mark"),
+    path("sales/orders/<uuid:order_id>/shipments/", views_sales.order_add_shipment, name="order_add_shipment"),
+    path("sales/shipments/", views_sales.shipment_list, name="shipments"),
+    path("sales/shipments.csv", views_sales.shipment_export, name="shipments_csv"),
 ]

@@ -1,0 +1,88 @@
+"""Who may use the console's data pages, in one place.
+
+Every catalog and sales page is for a signed-in tenant user (an operator's session belongs in
+/ops/). Reading is for every role; writing — every POST to these pages — is for owners, admins
+and operators. Viewers read only: a write attempt answers 403 before any form is looked at.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, Concatenate
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponseBase, HttpResponseNotAllowed
+from django.shortcuts import redirect
+from django.utils.functional import SimpleLazyObject, empty
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
+
+from bindery.accounts.models import Role, User
+
+WRITER_ROLES = frozenset({Role.OWNER, Role.ADMIN, Role.OPERATOR})
+WRITE_METHODS = frozenset({"POST"})
+
+ConsoleView = Callable[Concatenate[HttpRequest, User, ...], HttpResponseBase]
+Loader = Callable[[User, Any], Any]
+
+
+def can_write(user: User) -> bool:
+    """Return whether this user may change the tenant's catalog and sales data."""
+    return user.role in WRITER_ROLES
+
+
+def require_writer(user: User) -> None:
+    """Raise PermissionDenied (403) unless the user may write."""
+    if not can_write(user):
+        raise PermissionDenied("viewers can read but not change data")
+
+
+def _unwrapped(user: Any) -> Any:
+    """Return the real user behind ``request.user``'s lazy wrapper.
+
+    Actions record ``actor_label(actor)``, which names the actor's class: the lazy wrapper would
+    be logged as ``simplelazyobject:<id>`` instead of ``user:<id>``.
+    """
+    if isinstance(user, SimpleLazyObject):
+        if user._wrapped is empty:  # type: ignore[attr-defined]  # Django's lazy object, not in the stubs
+            user._setup()  # type: ignore[attr-defined]
+        return user._wrapped  # type: ignore[attr-defined]
+    return user
+
+
+def console_view(*, methods: tuple[str, ...] = ("GET",), load: Loader | None = None,
+                 ) -> Callable[[ConsoleView], Callable[..., HttpResponseBase]]:
+    """Wrap a data page: tenant user signed in, object found, method allowed, writer role for POST.
+
+    Also CSRF protection and no caching. The view receives the signed-in :class:`User` after the
+    request, then, with ``load``, the object the URL's one keyword names, resolved through
+    ``load(user, value)`` (which raises Http404 for unknown and other tenants' ids):
+    ``view(request, user, obj)``. The lookup runs before the method and role checks, so an id
+    that is not the tenant's answers 404 whatever the method or role.
+    """
+    allowed = tuple(m.upper() for m in methods)
+
+    def decorate(view: ConsoleView) -> Callable[..., HttpResponseBase]:
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            user = _unwrapped(request.user)
+            if not user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            if not isinstance(user, User):  # an operator's session: their place is /ops/
+                return redirect("ops:index")
+            if user.must_change_password:
+                return redirect("web:password_change")
+            if load is not None:
+                [value] = kwargs.values()
+                args, kwargs = (load(user, value),), {}
+            if request.method not in allowed:
+                return HttpResponseNotAllowed(allowed)
+            if request.method in WRITE_METHODS:
+                require_writer(user)
+            return view(request, user, *args, **kwargs)
+
+        return never_cache(csrf_protect(wrapper))
+
+    return decorate
