@@ -470,6 +470,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("token", metavar="ID_OR_PREFIX", help="row id, lookup id or bnd_<lookup> prefix")
     t.add_argument("--overlap-hours", type=int, default=24, metavar="N",
                    help="how long the old token keeps working (default 24, at most 720)")
+    # Integration engine: nodes, connectors, procedures, runs, keys (bindery.integration.commands).
+    from bindery.integration.commands import register as register_integration
+
+    register_integration(sub, add)
     p = add("config", cmd_config, "Show the effective configuration (secrets hidden).", setup=False)
     p.add_argument("--markdown", action="store_true", help="print the README's configuration table")
     p = add("manage", cmd_manage, "Run a Django management command (for maintenance).")
