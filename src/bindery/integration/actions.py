@@ -440,6 +440,31 @@ def do_bind(node: Node, entity_kind: str, external_id: str, hub_id: uuid.UUID) -
     return existing
 
 
+def do_bind_many(node: Node, entity_kind: str, pairs: Sequence[tuple[str, uuid.UUID]]) -> list[str]:
+    """Bind many external ids at once (one page of a run); return the external ids that conflict.
+
+    Set-based: one read of what exists, one ``INSERT ... ON CONFLICT DO NOTHING`` for the rest,
+    one read-back. The unique constraints still decide every race; a pair whose external id or
+    hub id is bound to something else is returned, never overwritten.
+    """
+    if not pairs:
+        return []
+    wanted = dict(pairs)
+    scope = Binding.objects.for_tenant(node.tenant_id).filter(node=node, entity_kind=entity_kind)
+    existing = dict(scope.filter(external_id__in=list(wanted)).values_list("external_id", "hub_id"))
+    now = timezone.now()
+    missing = [Binding(tenant_id=node.tenant_id, node=node, entity_kind=entity_kind, external_id=external_id,
+                       hub_id=hub_id, synced_at=now)
+               for external_id, hub_id in wanted.items() if external_id not in existing]
+    if missing:
+        Binding.objects.bulk_create(missing, ignore_conflicts=True)
+        existing = dict(scope.filter(external_id__in=list(wanted)).values_list("external_id", "hub_id"))
+    conflicts = [external_id for external_id, hub_id in wanted.items() if existing.get(external_id) != hub_id]
+    good = [external_id for external_id in wanted if external_id not in conflicts]
+    scope.filter(external_id__in=good).update(synced_at=now)
+    return conflicts
+
+
 def do_advance_watermark(run: Run, connector: Connector, *, since: dt.datetime, fingerprint: str) -> None:
     """Set the connector's watermark; call only inside the transaction that marks the run succeeded."""
     Watermark.objects.for_tenant(connector.tenant_id).update_or_create(

@@ -31,6 +31,7 @@ from bindery.integration.actions import (
     bump_counters,
     do_advance_watermark,
     do_bind,
+    do_bind_many,
     read_node_credentials,
 )
 from bindery.integration.errors import IntegrationError, RunCancelled
@@ -124,6 +125,14 @@ class RunContext:
             pk__in=[self.run.pk, *([parent_id] if parent_id else [])], cancel_requested=True).exists()
         if cancelled:
             raise RunCancelled("cancellation requested")
+
+    def bind_many(self, entity_kind: str, pairs: list[tuple[str, uuid.UUID]]) -> None:
+        """Bind a page of (external id, hub id) pairs; a conflicting pair is a failed item."""
+        if self.simulate:
+            return
+        for external_id in do_bind_many(self.node, entity_kind, pairs):
+            self.fail_item(external_id, "binding_conflict",
+                           f"{entity_kind} {external_id!r} is bound to another hub record on this node")
 
     def bind(self, entity_kind: str, external_id: str, hub_id: uuid.UUID) -> Binding | None:
         """Bind an external id to a hub id on this connector's node (not in simulate mode)."""
