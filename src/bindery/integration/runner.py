@@ -34,6 +34,7 @@ from bindery.integration.actions import (
     do_bind_many,
     read_node_credentials,
 )
+from bindery.integration.alerts import alert_run_failed
 from bindery.integration.errors import IntegrationError, RunCancelled
 from bindery.integration.models import (
     Binding,
@@ -267,7 +268,8 @@ def _execute_procedure(run: Run) -> None:
         except IntegrityError:
             message = f"connector {connector.name!r} is already running elsewhere; the procedure stops here"
             add_log_line(run, message, level=LogLevel.ERROR)
-            _finish(run, RunStatus.FAILED, error=message)
+            if _finish(run, RunStatus.FAILED, error=message) and run.procedure is not None:
+                alert_run_failed(run.procedure, run)
             return
         _execute_connector(child, connector)
         Run.objects.for_tenant(run.tenant_id).filter(pk=run.pk, status=RunStatus.RUNNING).update(
@@ -276,7 +278,9 @@ def _execute_procedure(run: Run) -> None:
         if child.status != RunStatus.SUCCEEDED:
             add_log_line(run, f"Step {number} ended {child.status}; the procedure stops here.", level=LogLevel.ERROR)
             final = RunStatus.CANCELLED if child.status == RunStatus.CANCELLED else RunStatus.FAILED
-            _finish(run, final, error=f"step {number} ({connector.name}) {child.status}: {child.error}")
+            if _finish(run, final, error=f"step {number} ({connector.name}) {child.status}: {child.error}") \
+                    and final == RunStatus.FAILED and run.procedure is not None:
+                alert_run_failed(run.procedure, run)
             return
     if _finish(run, RunStatus.SUCCEEDED):
         add_log_line(run, "Procedure finished.")
