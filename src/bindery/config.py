@@ -75,6 +75,8 @@ VARIABLES: tuple[Variable, ...] = (
              secret=True),
     Variable("BINDERY_RUN_STALE_SECONDS", "120",
              "A running integration run without a heartbeat for this long is retried or failed."),
+    Variable("BINDERY_RUN_RETENTION_DAYS", "30",
+             "Finished integration runs (with their logs and failed items) older than this are deleted."),
 )
 _BY_NAME = {v.name: v for v in VARIABLES}
 
@@ -119,6 +121,7 @@ class Config:
     demo: bool
     master_key: str | None = None
     run_stale_seconds: int = 120
+    run_retention_days: int = 30
 
     @property
     def tls_dir(self) -> Path:
@@ -343,6 +346,7 @@ def load(env: Mapping[str, str] | None = None, *, create: bool = True) -> Config
         demo=_bool(env, "BINDERY_DEMO", True),
         master_key=_master_key(env),
         run_stale_seconds=_int(env, "BINDERY_RUN_STALE_SECONDS", 120, low=5, high=86400),
+        run_retention_days=_int(env, "BINDERY_RUN_RETENTION_DAYS", 30, low=1, high=3650),
     )
 
 

@@ -200,6 +200,7 @@ SILENCED_SYSTEM_CHECKS = [
 BINDERY_VAR_DIR = CONFIG.var_dir
 BINDERY_MASTER_KEY = CONFIG.master_key
 BINDERY_RUN_STALE_SECONDS = CONFIG.run_stale_seconds
+BINDERY_RUN_RETENTION_DAYS = CONFIG.run_retention_days
 BINDERY_TECHNOLOGIES = [
     "bindery.technologies.hub",
 ]
