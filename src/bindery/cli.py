@@ -468,6 +468,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("token", metavar="ID_OR_PREFIX", help="row id, lookup id or bnd_<lookup> prefix")
     t.add_argument("--overlap-hours", type=int, default=24, metavar="N",
                    help="how long the old token keeps working (default 24, at most 720)")
+    from bindery.privacy.cli import register as register_privacy
+
+    register_privacy(sub, add)
     p = add("config", cmd_config, "Show the effective configuration (secrets hidden).", setup=False)
     p.add_argument("--markdown", action="store_true", help="print the README's configuration table")
     p = add("manage", cmd_manage, "Run a Django management command (for maintenance).")

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "bindery.security",
     "bindery.catalog",
     "bindery.sales",
+    "bindery.privacy",
     "bindery.api",
     "bindery.web",
 ]
@@ -50,6 +51,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "bindery.control.middleware.TenantScopeMiddleware",
+    "bindery.privacy.audit.PersonalDataAuditMiddleware",
     "bindery.api.middleware.ApiErrorShapeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
