@@ -141,6 +141,35 @@ def cmd_incident_step(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_retention(config: Config, args: argparse.Namespace) -> int:
+    import uuid
+
+    from bindery.cli import CommandFailed
+    from bindery.control.rls import tenant_scope
+    from bindery.privacy.models import RetentionRule
+    from bindery.privacy.retention import RetentionError, apply_retention, do_set_retention_rule
+
+    tenant = _tenant(args.tenant)
+    with tenant_scope(tenant.pk):
+        if args.step == "set":
+            try:
+                node = uuid.UUID(args.channel) if args.channel else None
+                rule = do_set_retention_rule(tenant, origin_node_id=node, days=args.days, actor="cli")
+            except (ValueError, RetentionError) as exc:
+                raise CommandFailed(str(exc) if isinstance(exc, RetentionError) else "--channel is not a node id") \
+                    from None
+            print(f"Order contacts of {rule.origin_node_id or 'every channel'} are anonymized "
+                  f"{rule.days_after_shipment} days after shipment.")
+        elif args.step == "run":
+            for run in apply_retention(tenant):
+                print(f"{run.rule.origin_node_id or 'every channel'}: {run.orders_anonymized} order(s) anonymized, "
+                      f"{run.rows_blanked} row(s) blanked (shipped before {run.cutoff:%Y-%m-%d}).")
+        else:
+            for rule in RetentionRule.objects.for_tenant(tenant):
+                print(f"{rule.origin_node_id or 'every channel'}: {rule.days_after_shipment} days after shipment")
+    return 0
+
+
 def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     p = add("privacy", cmd_incidents, "Data protection: subject export and erasure, access log, incidents, "
             "record of processing.")
@@ -168,6 +197,12 @@ def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     q.add_argument("--actor", default="")
     q.add_argument("--limit", type=int, default=100)
     q.set_defaults(func=cmd_access_log)
+    q = ps.add_parser("retention", help="anonymize order contacts N days after shipment: list | set | run")
+    q.add_argument("step", choices=["list", "set", "run"])
+    q.add_argument("--tenant", required=True, metavar="SLUG")
+    q.add_argument("--channel", default="", metavar="NODE_ID", help="one channel's node (default: every channel)")
+    q.add_argument("--days", type=int, default=30)
+    q.set_defaults(func=cmd_retention)
     q = ps.add_parser("records", help="the processor's record of processing (art. 30(2))")
     q.add_argument("--format", choices=["markdown", "json"], default="markdown")
     q.set_defaults(func=cmd_records)

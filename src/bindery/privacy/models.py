@@ -91,3 +91,28 @@ class Incident(ControlModel):
 
     def hours_left(self, now: dt.datetime) -> float:
         return (self.notify_by - now).total_seconds() / 3600
+
+
+class RetentionRule(TenantOwnedModel):
+    """Anonymize order contacts N days after the last shipment, for one channel or for all."""
+
+    origin_node_id = models.UUIDField(null=True, blank=True, help_text="the channel's node; empty: every channel")
+    days_after_shipment = models.PositiveIntegerField()
+    created_by = models.CharField(max_length=100)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "origin_node_id"], name="privacy_retention_channel"),
+            # NULLs are distinct in a unique index: the catch-all rule needs its own constraint.
+            models.UniqueConstraint(fields=["tenant"], condition=models.Q(origin_node_id__isnull=True),
+                                    name="privacy_retention_catch_all"),
+        ]
+
+
+class RetentionRun(TenantOwnedModel):
+    """What one application of a rule did (the report owners read)."""
+
+    rule = models.ForeignKey(RetentionRule, on_delete=models.CASCADE, related_name="runs")
+    cutoff = models.DateTimeField(help_text="orders last shipped before this were anonymized")
+    orders_anonymized = models.PositiveIntegerField()
+    rows_blanked = models.PositiveIntegerField()

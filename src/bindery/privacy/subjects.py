@@ -187,7 +187,7 @@ def subject_reference(subject: Subject) -> str:
     return ",".join(str(c) for c in subject.customer_ids)[:180]
 
 
-def _blank_rows(found: Located) -> int:
+def blank_rows(found: Located) -> int:
     """Blank the erasable fields of the located rows; return how many rows still held something."""
     erased = 0
     for model, rows in found.rows.items():
@@ -226,7 +226,7 @@ def erase_subject(tenant: LocalTenant, subject: Subject, *, actor: Any, reason: 
             requested_by=actor_label(actor), reason=reason[:500], erased_at=now,
         ) for email in sorted(emails) or [""]]
     with transaction.atomic(using=HOST):
-        erased = _blank_rows(found)
+        erased = blank_rows(found)
         record_access(tenant, actor, AccessAction.ERASE, f"subject:{subject_reference(subject)}",
                       purpose=reason, ip=ip)
     ErasureRecord.objects.filter(pk__in=[r.pk for r in records]).update(rows_erased=erased)
@@ -254,7 +254,7 @@ def replay_erasures(tenant: LocalTenant) -> int:
         subjects.append(Subject(customer_ids=tuple(uuid.UUID(c) for c in sorted(customer_ids))))
     with transaction.atomic(using=HOST):
         for subject in subjects:
-            erased += _blank_rows(locate(tenant, subject))
+            erased += blank_rows(locate(tenant, subject))
     ErasureRecord.objects.filter(pk__in=[r.pk for r in journal]).update(replayed_at=timezone.now())
     return erased
 
