@@ -43,3 +43,11 @@ def test_every_tenant_model_with_personal_data_can_be_located() -> None:
     tenant_models = {m._meta.label for m in apps.get_models() if issubclass(m, TenantOwnedModel)}
     located = {m._meta.label for m in LOCATORS}
     assert (models_with_personal & tenant_models) - not_subject_data - located == set()
+
+
+def test_privacy_notice_is_public_and_lists_the_registry(client: object, db: None) -> None:
+    response = client.get("/privacy-notice")  # type: ignore[attr-defined]
+    assert response.status_code == 200
+    assert b"sales.Customer.email" in response.content
+    assert b"sales.Address.phone" in response.content
+    assert b"Your rights" in response.content

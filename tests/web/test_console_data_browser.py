@@ -131,7 +131,7 @@ def test_data_pages_in_the_browser(browser: Browser, first_run: FirstRun, tmp_pa
         page.screenshot(path=tmp_path / "order_detail.png", full_page=True)
 
         # The order page showed Ada's address: the access log says so. Then Ada asks to be erased.
-        page.get_by_role("link", name="Privacy").click()
+        page.get_by_role("link", name="Privacy", exact=True).click()
         expect(page.locator("#access-log")).to_contain_text(f"/sales/orders/{order_id}/")
         erase = page.locator("#erase-form")
         erase.get_by_label("The person's e-mail address").fill("ADA@example.com")

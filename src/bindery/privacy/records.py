@@ -46,3 +46,12 @@ def record_as_markdown() -> str:
     lines += ["## Transfers", "", record["transfers"], "", "## Security measures (art. 32)", ""]
     lines += [f"- {m}" for m in record["security_measures"]]
     return "\n".join(lines) + "\n"
+
+
+def privacy_notice() -> dict[str, Any]:
+    """What the public privacy notice lists: per purpose, the personal data and how long it is kept."""
+    record = record_of_processing()
+    return {"purposes": record["purposes"], "transfers": record["transfers"],
+            "security_measures": record["security_measures"],
+            "rights": ["access (a copy of your data)", "rectification", "erasure", "restriction", "portability",
+                       "objection", "a complaint to your supervisory authority"]}
