@@ -291,6 +291,8 @@ def cmd_config(config: Config, args: argparse.Namespace) -> int:
         return 0
     for field, value in vars(config).items():
         shown = "[set]" if field == "secret_key" else value
+        if field == "master_key":
+            shown = "[set]" if value else "[key file in the var folder]"
         if field.endswith("_db"):
             from bindery.ops.logs import redact_text
 

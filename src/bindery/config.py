@@ -69,6 +69,12 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("BINDERY_WORKER_THREADS", "2", "Job worker threads."),
     Variable("BINDERY_LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR."),
     Variable("BINDERY_DEMO", "true", "`bindery run` creates a demo tenant with an owner account on first start."),
+    Variable("BINDERY_MASTER_KEY", "generated into `<VAR_DIR>/master_key`",
+             "Master keys wrapping the data keys of stored node credentials: comma-separated base64url "
+             "32-byte keys, the current one first, older ones kept for unwrapping until `bindery keys rotate`.",
+             secret=True),
+    Variable("BINDERY_RUN_STALE_SECONDS", "120",
+             "A running integration run without a heartbeat for this long is retried or failed."),
 )
 _BY_NAME = {v.name: v for v in VARIABLES}
 
@@ -111,6 +117,8 @@ class Config:
     worker_threads: int
     log_level: str
     demo: bool
+    master_key: str | None = None
+    run_stale_seconds: int = 120
 
     @property
     def tls_dir(self) -> Path:
@@ -260,6 +268,19 @@ def _tls_files(env: Mapping[str, str]) -> tuple[Path | None, Path | None]:
     return Path(cert), Path(key)
 
 
+def _master_key(env: Mapping[str, str]) -> str | None:
+    value = _raw(env, "BINDERY_MASTER_KEY")
+    if not value:
+        return None
+    from bindery.security.envelope import EnvelopeError, Keyring
+
+    try:
+        Keyring.from_text(value)
+    except EnvelopeError as exc:
+        raise ConfigError("BINDERY_MASTER_KEY", str(exc)) from None
+    return value
+
+
 def load(env: Mapping[str, str] | None = None, *, create: bool = True) -> Config:
     """Parse and validate the whole configuration; raise :class:`ConfigError` on the first problem.
 
@@ -320,6 +341,8 @@ def load(env: Mapping[str, str] | None = None, *, create: bool = True) -> Config
         worker_threads=_int(env, "BINDERY_WORKER_THREADS", 2, low=1, high=64),
         log_level=_choice(env, "BINDERY_LOG_LEVEL", "INFO", LOG_LEVELS),
         demo=_bool(env, "BINDERY_DEMO", True),
+        master_key=_master_key(env),
+        run_stale_seconds=_int(env, "BINDERY_RUN_STALE_SECONDS", 120, low=5, high=86400),
     )
 
 

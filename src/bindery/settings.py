@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "bindery.privacy",
     "bindery.api",
     "bindery.web",
+    "bindery.integration",
 ]
 
 MIDDLEWARE = [
@@ -194,4 +195,13 @@ SILENCED_SYSTEM_CHECKS = [
     # Tenant users' e-mail is unique per tenant (a database constraint), and our backend looks
     # users up by tenant and e-mail together.
     "auth.W004",
+]
+
+# Integration engine: technologies load from these modules (each exposes TECHNOLOGY); node
+# credentials are sealed with the master keys (bindery.security.envelope).
+BINDERY_VAR_DIR = CONFIG.var_dir
+BINDERY_MASTER_KEY = CONFIG.master_key
+BINDERY_RUN_STALE_SECONDS = CONFIG.run_stale_seconds
+BINDERY_TECHNOLOGIES = [
+    "bindery.technologies.hub",
 ]
