@@ -96,6 +96,10 @@ NOT_PERSONAL: dict[str, tuple[str, ...]] = {
     "control.Tenant": ("name",),
     "control.LocalTenant": ("name",),
     "privacy.Incident": ("title",),
+    "integration.Node": ("name",),
+    "integration.Connector": ("name",),
+    "integration.Procedure": ("name",),
+    "integration.SchedulerLease": ("name",),
 }
 
 
