@@ -473,6 +473,10 @@ def build_parser() -> argparse.ArgumentParser:
     from bindery.privacy.cli import register as register_privacy
 
     register_privacy(sub, add)
+    # Integration engine: nodes, connectors, procedures, runs, keys (bindery.integration.commands).
+    from bindery.integration.commands import register as register_integration
+
+    register_integration(sub, add)
     p = add("config", cmd_config, "Show the effective configuration (secrets hidden).", setup=False)
     p.add_argument("--markdown", action="store_true", help="print the README's configuration table")
     p = add("manage", cmd_manage, "Run a Django management command (for maintenance).")

@@ -116,8 +116,9 @@ def tick(*, holder: str = WORKER_ID, now: dt.datetime | None = None,
             result.failed.append(str(run.pk))
     # A queued run whose wake-up message was lost (queue flushed, enqueue failed after commit)
     # is woken again; claiming is conditional, so a duplicate wake-up is harmless.
-    for run_id in Run.objects.unscoped().filter(status=RunStatus.QUEUED, parent__isnull=True,
-                                                queued_at__lt=now - stale_after).values_list("pk", flat=True):
+    lost_wakeups = Run.objects.unscoped().filter(status=RunStatus.QUEUED, parent__isnull=True,
+                                                 queued_at__lt=now - stale_after).exclude(pk__in=result.retried)
+    for run_id in lost_wakeups.values_list("pk", flat=True):
         wake_worker(run_id)
         result.requeued.append(str(run_id))
     due = Procedure.objects.unscoped().filter(enabled=True).filter(
