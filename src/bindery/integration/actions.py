@@ -37,7 +37,7 @@ from bindery.integration.models import (
     Watermark,
 )
 from bindery.integration.registry import Capability
-from bindery.integration.schemas import OrderFilter, ProcedureWindows, ProductFilter
+from bindery.integration.schemas import OrderFilter, ProcedureAlerts, ProcedureWindows, ProductFilter
 from bindery.security import envelope
 
 logger = logging.getLogger(__name__)
@@ -300,15 +300,24 @@ def _set_steps(procedure: Procedure, connectors: Sequence[Connector]) -> None:
     ])
 
 
+def _check_alerts(alert_emails: Any, delay_alert_minutes: Any) -> tuple[list[str], int | None]:
+    clean = registry.validate(ProcedureAlerts, {"alert_emails": alert_emails or [],
+                                                "delay_alert_minutes": delay_alert_minutes},
+                              what="alerts", prefix="procedure")
+    return clean["alert_emails"], clean["delay_alert_minutes"]
+
+
 def do_create_procedure(tenant: LocalTenant, name: str, connectors: Sequence[Connector], *,
                         interval_minutes: int = 60, windows: Any = None, enabled: bool = True,
-                        actor: Any) -> Procedure:
+                        alert_emails: Any = None, delay_alert_minutes: Any = None, actor: Any) -> Procedure:
     """Create a procedure running ``connectors`` in this order; first due at once."""
     name = _check_name(name)
     clean_windows = registry.validate(ProcedureWindows, {"windows": windows or []}, what="time windows",
                                       prefix="procedure")["windows"]
+    emails, delay = _check_alerts(alert_emails, delay_alert_minutes)
     procedure = Procedure(tenant=tenant, name=name, interval_minutes=_check_interval(interval_minutes),
-                          windows=clean_windows, enabled=enabled, next_run_at=timezone.now() if enabled else None)
+                          windows=clean_windows, enabled=enabled, next_run_at=timezone.now() if enabled else None,
+                          alert_emails=emails, delay_alert_minutes=delay)
     with transaction.atomic(using=HOST):
         _unique_name(lambda: procedure.save(force_insert=True), what="procedure", name=name)
         _set_steps(procedure, connectors)
@@ -319,9 +328,14 @@ def do_create_procedure(tenant: LocalTenant, name: str, connectors: Sequence[Con
 
 def do_update_procedure(procedure: Procedure, *, name: str | None = None, connectors: Sequence[Connector] | None = None,
                         interval_minutes: int | None = None, windows: Any = _UNSET, enabled: bool | None = None,
-                        actor: Any) -> Procedure:
+                        alert_emails: Any = _UNSET, delay_alert_minutes: Any = _UNSET, actor: Any) -> Procedure:
     """Change a procedure; ``connectors`` replaces the ordered steps (reordering included)."""
     fields: list[str] = []
+    if alert_emails is not _UNSET or delay_alert_minutes is not _UNSET:
+        procedure.alert_emails, procedure.delay_alert_minutes = _check_alerts(
+            procedure.alert_emails if alert_emails is _UNSET else alert_emails,
+            procedure.delay_alert_minutes if delay_alert_minutes is _UNSET else delay_alert_minutes)
+        fields += ["alert_emails", "delay_alert_minutes"]
     if name is not None:
         procedure.name = _check_name(name)
         fields.append("name")
@@ -438,6 +452,31 @@ def do_bind(node: Node, entity_kind: str, external_id: str, hub_id: uuid.UUID) -
                                field="external_id", errors=[FieldError("external_id", "bound elsewhere")])
     Binding.objects.for_tenant(node.tenant_id).filter(pk=existing.pk).update(synced_at=timezone.now())
     return existing
+
+
+def do_bind_many(node: Node, entity_kind: str, pairs: Sequence[tuple[str, uuid.UUID]]) -> list[str]:
+    """Bind many external ids at once (one page of a run); return the external ids that conflict.
+
+    Set-based: one read of what exists, one ``INSERT ... ON CONFLICT DO NOTHING`` for the rest,
+    one read-back. The unique constraints still decide every race; a pair whose external id or
+    hub id is bound to something else is returned, never overwritten.
+    """
+    if not pairs:
+        return []
+    wanted = dict(pairs)
+    scope = Binding.objects.for_tenant(node.tenant_id).filter(node=node, entity_kind=entity_kind)
+    existing = dict(scope.filter(external_id__in=list(wanted)).values_list("external_id", "hub_id"))
+    now = timezone.now()
+    missing = [Binding(tenant_id=node.tenant_id, node=node, entity_kind=entity_kind, external_id=external_id,
+                       hub_id=hub_id, synced_at=now)
+               for external_id, hub_id in wanted.items() if external_id not in existing]
+    if missing:
+        Binding.objects.bulk_create(missing, ignore_conflicts=True)
+        existing = dict(scope.filter(external_id__in=list(wanted)).values_list("external_id", "hub_id"))
+    conflicts = [external_id for external_id, hub_id in wanted.items() if existing.get(external_id) != hub_id]
+    good = [external_id for external_id in wanted if external_id not in conflicts]
+    scope.filter(external_id__in=good).update(synced_at=now)
+    return conflicts
 
 
 def do_advance_watermark(run: Run, connector: Connector, *, since: dt.datetime, fingerprint: str) -> None:

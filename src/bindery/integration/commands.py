@@ -217,8 +217,10 @@ def cmd_procedures_create(config: Config, args: argparse.Namespace) -> int:
 
     tenant = _tenant(args.tenant)
     connectors = [access_connector_by_ref(tenant, ref.strip()) for ref in args.connectors.split(",") if ref.strip()]
+    emails = [e.strip() for e in (args.alert_emails or "").split(",") if e.strip()]
     procedure = do_create_procedure(tenant, args.name, connectors, interval_minutes=args.every,
-                                    windows=_json_arg(args.windows, "--windows"), actor="cli")
+                                    windows=_json_arg(args.windows, "--windows"), alert_emails=emails,
+                                    delay_alert_minutes=args.delay_alert_minutes, actor="cli")
     _out(f"Procedure {procedure.name} created ({len(connectors)} steps, every {procedure.interval_minutes} min): "
          f"{procedure.pk}")
     return 0
@@ -369,6 +371,9 @@ def register(sub: Any, add: AddCommand) -> None:
     r.add_argument("--connectors", required=True, help="comma-separated names or ids, in order")
     r.add_argument("--every", type=int, default=60, metavar="MINUTES")
     r.add_argument("--windows", metavar="JSON", help='e.g. [{"weekdays":[0,1,2,3,4],"start":"08:00","end":"18:00"}]')
+    r.add_argument("--alert-emails", metavar="LIST", help="comma-separated addresses told about failed or late runs")
+    r.add_argument("--delay-alert-minutes", type=int, default=None, metavar="N",
+                   help="alert when a run is still unfinished after N minutes")
     r = procs.add_parser("run", help="queue a run now")
     r.set_defaults(func=cmd_procedures_run)
     r.add_argument("--tenant", required=True, metavar="SLUG")

@@ -82,6 +82,9 @@ class Procedure(TenantOwnedModel):
     windows = models.JSONField(default=list, blank=True)
     enabled = models.BooleanField(default=True)
     next_run_at = models.DateTimeField(null=True, blank=True)
+    alert_emails = models.JSONField(default=list, blank=True, help_text="who is e-mailed when a run fails or is late")
+    delay_alert_minutes = models.PositiveIntegerField(null=True, blank=True,
+                                                      help_text="alert when a run is still unfinished after this long")
     connectors: models.ManyToManyField[Connector, ProcedureStep] = models.ManyToManyField(
         Connector, through="ProcedureStep", related_name="procedures")
 
@@ -160,6 +163,7 @@ class Run(TenantOwnedModel):
     skipped_count = models.PositiveIntegerField(default=0)
     failed_count = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
+    delay_alerted = models.BooleanField(default=False, help_text="a delay alert went out for this run")
 
     class Meta:
         constraints = [

@@ -31,8 +31,10 @@ from bindery.integration.actions import (
     bump_counters,
     do_advance_watermark,
     do_bind,
+    do_bind_many,
     read_node_credentials,
 )
+from bindery.integration.alerts import alert_run_failed
 from bindery.integration.errors import IntegrationError, RunCancelled
 from bindery.integration.models import (
     Binding,
@@ -124,6 +126,14 @@ class RunContext:
             pk__in=[self.run.pk, *([parent_id] if parent_id else [])], cancel_requested=True).exists()
         if cancelled:
             raise RunCancelled("cancellation requested")
+
+    def bind_many(self, entity_kind: str, pairs: list[tuple[str, uuid.UUID]]) -> None:
+        """Bind a page of (external id, hub id) pairs; a conflicting pair is a failed item."""
+        if self.simulate:
+            return
+        for external_id in do_bind_many(self.node, entity_kind, pairs):
+            self.fail_item(external_id, "binding_conflict",
+                           f"{entity_kind} {external_id!r} is bound to another hub record on this node")
 
     def bind(self, entity_kind: str, external_id: str, hub_id: uuid.UUID) -> Binding | None:
         """Bind an external id to a hub id on this connector's node (not in simulate mode)."""
@@ -258,7 +268,8 @@ def _execute_procedure(run: Run) -> None:
         except IntegrityError:
             message = f"connector {connector.name!r} is already running elsewhere; the procedure stops here"
             add_log_line(run, message, level=LogLevel.ERROR)
-            _finish(run, RunStatus.FAILED, error=message)
+            if _finish(run, RunStatus.FAILED, error=message) and run.procedure is not None:
+                alert_run_failed(run.procedure, run)
             return
         _execute_connector(child, connector)
         Run.objects.for_tenant(run.tenant_id).filter(pk=run.pk, status=RunStatus.RUNNING).update(
@@ -267,7 +278,9 @@ def _execute_procedure(run: Run) -> None:
         if child.status != RunStatus.SUCCEEDED:
             add_log_line(run, f"Step {number} ended {child.status}; the procedure stops here.", level=LogLevel.ERROR)
             final = RunStatus.CANCELLED if child.status == RunStatus.CANCELLED else RunStatus.FAILED
-            _finish(run, final, error=f"step {number} ({connector.name}) {child.status}: {child.error}")
+            if _finish(run, final, error=f"step {number} ({connector.name}) {child.status}: {child.error}") \
+                    and final == RunStatus.FAILED and run.procedure is not None:
+                alert_run_failed(run.procedure, run)
             return
     if _finish(run, RunStatus.SUCCEEDED):
         add_log_line(run, "Procedure finished.")

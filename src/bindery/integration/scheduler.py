@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from bindery.control.routers import HOST
 from bindery.integration.actions import add_log_line, do_enqueue_run, wake_worker
+from bindery.integration.alerts import alert_late_runs, alert_run_failed
 from bindery.integration.errors import IntegrationError, IntegrationErrorCode
 from bindery.integration.models import LogLevel, Procedure, Run, RunItemFailure, RunStatus, RunTrigger, SchedulerLease
 from bindery.integration.runner import WORKER_ID
@@ -42,6 +43,7 @@ class TickResult:
     retried: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     requeued: list[str] = field(default_factory=list)
+    late: list[str] = field(default_factory=list)
 
 
 def acquire_lease(holder: str, *, now: dt.datetime, ttl: dt.timedelta = LEASE_TTL) -> bool:
@@ -91,6 +93,9 @@ def recover_run(run: Run, *, now: dt.datetime) -> str:
         Run.objects.unscoped().filter(pk=run.pk).update(status=RunStatus.FAILED, finished_at=now, error=error,
                                                         modified_at=now)
         add_log_line(run, f"Failed: {error}.", level=LogLevel.ERROR)
+        if run.procedure is not None:
+            run.error = error
+            alert_run_failed(run.procedure, run)
         return "failed"
 
 
@@ -121,6 +126,7 @@ def tick(*, holder: str = WORKER_ID, now: dt.datetime | None = None,
     for run_id in lost_wakeups.values_list("pk", flat=True):
         wake_worker(run_id)
         result.requeued.append(str(run_id))
+    result.late = alert_late_runs(now=now)
     due = Procedure.objects.unscoped().filter(enabled=True).filter(
         Q(next_run_at__isnull=True) | Q(next_run_at__lte=now))
     for procedure in due.order_by("next_run_at"):

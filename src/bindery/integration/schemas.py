@@ -103,3 +103,23 @@ def in_windows(windows: list[dict[str, Any]], moment: dt.datetime) -> bool:
     if not windows:
         return True
     return any(TimeWindow.model_validate(w).contains(moment) for w in windows)
+
+
+class ProcedureAlerts(StrictSchema):
+    """Who hears about failed and late runs."""
+
+    alert_emails: list[str] = Field(default_factory=list, max_length=10)
+    delay_alert_minutes: int | None = Field(default=None, ge=1, le=60 * 24 * 7)
+
+    @field_validator("alert_emails")
+    @classmethod
+    def _emails(cls, value: list[str]) -> list[str]:
+        from django.core.exceptions import ValidationError
+        from django.core.validators import validate_email
+
+        for address in value:
+            try:
+                validate_email(address)
+            except ValidationError:
+                raise ValueError("each alert address must be an e-mail address") from None
+        return sorted({address.lower() for address in value})

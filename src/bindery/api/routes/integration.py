@@ -165,6 +165,8 @@ class ProcedureIn(InputSchema):
     interval_minutes: int = Field(default=60, ge=1, le=44640)
     windows: list[JsonObject] | None = Field(default=None, max_length=50)
     enabled: bool = True
+    alert_emails: list[str] | None = Field(default=None, max_length=10, description="e-mailed on failed or late runs")
+    delay_alert_minutes: int | None = Field(default=None, ge=1, le=10080)
 
 
 class ProcedurePatch(InputSchema):
@@ -173,6 +175,8 @@ class ProcedurePatch(InputSchema):
     interval_minutes: int | None = Field(default=None, ge=1, le=44640)
     windows: list[JsonObject] | None = Field(default=None, max_length=50)
     enabled: bool | None = None
+    alert_emails: list[str] | None = Field(default=None, max_length=10)
+    delay_alert_minutes: int | None = Field(default=None, ge=1, le=10080)
 
 
 class ProcedureOut(Schema):
@@ -182,6 +186,8 @@ class ProcedureOut(Schema):
     interval_minutes: int
     windows: list[JsonObject]
     enabled: bool
+    alert_emails: list[str]
+    delay_alert_minutes: int | None
     next_run_at: dt.datetime | None
     created_at: dt.datetime
     modified_at: dt.datetime
@@ -263,7 +269,9 @@ def _procedure(procedure: Procedure, steps: dict[uuid.UUID, list[uuid.UUID]] | N
         steps = _steps_of(procedure.tenant_id, [procedure.pk])
     return {"id": procedure.pk, "name": procedure.name, "connector_ids": steps.get(procedure.pk, []),
             "interval_minutes": procedure.interval_minutes, "windows": procedure.windows,
-            "enabled": procedure.enabled, "next_run_at": procedure.next_run_at, "created_at": procedure.created_at,
+            "enabled": procedure.enabled, "alert_emails": list(procedure.alert_emails or []),
+            "delay_alert_minutes": procedure.delay_alert_minutes,
+            "next_run_at": procedure.next_run_at, "created_at": procedure.created_at,
             "modified_at": procedure.modified_at}
 
 
@@ -426,7 +434,8 @@ def create_procedure(request: HttpRequest, payload: ProcedureIn) -> Status:
     tenant = _tenant(request)
     procedure = do_create_procedure(tenant, payload.name, _connectors(tenant, payload.connector_ids),
                                     interval_minutes=payload.interval_minutes, windows=payload.windows,
-                                    enabled=payload.enabled, actor=token)
+                                    enabled=payload.enabled, alert_emails=payload.alert_emails,
+                                    delay_alert_minutes=payload.delay_alert_minutes, actor=token)
     return Status(201, _procedure(procedure))
 
 
@@ -443,7 +452,7 @@ def update_procedure(request: HttpRequest, procedure_id: uuid.UUID, payload: Pro
     tenant = _tenant(request)
     procedure = access_procedure_by_id(tenant, procedure_id, for_write=False)
     given = payload.model_dump(exclude_unset=True)
-    kwargs: dict[str, Any] = {"windows": given["windows"]} if "windows" in given else {}
+    kwargs: dict[str, Any] = {k: given[k] for k in ("windows", "alert_emails", "delay_alert_minutes") if k in given}
     connectors = _connectors(tenant, payload.connector_ids) if payload.connector_ids is not None else None
     procedure = do_update_procedure(procedure, name=payload.name, connectors=connectors,
                                     interval_minutes=payload.interval_minutes, enabled=payload.enabled,

@@ -86,15 +86,17 @@ def _write(ctx: RunContext, planned: Sequence[tuple[Product, ProductData]]) -> N
         ctx.count(updated=len(planned))
         return
     results = do_bulk_upsert_products(ctx.tenant, [data for _, data in planned], actor=ctx.actor)
+    bound: list[tuple[str, Any]] = []
     for (product, _data), result in zip(planned, results, strict=True):
         if result.outcome == Outcome.ERROR:
             ctx.fail_item(product.sku, str(result.code), result.message, result.field)
             continue
-        ctx.bind("product", product.sku, product.pk)
+        bound.append((product.sku, product.pk))
         if result.outcome == Outcome.UNCHANGED:
             ctx.count(skipped=1)
         else:
             ctx.count(updated=1)
+    ctx.bind_many("product", bound)
 
 
 def run_stock_copy(ctx: RunContext) -> None:
