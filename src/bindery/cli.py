@@ -470,6 +470,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("token", metavar="ID_OR_PREFIX", help="row id, lookup id or bnd_<lookup> prefix")
     t.add_argument("--overlap-hours", type=int, default=24, metavar="N",
                    help="how long the old token keeps working (default 24, at most 720)")
+    from bindery.privacy.cli import register as register_privacy
+    from bindery.security.cli import register as register_security
+
+    register_security(sub, add)
+
+    register_privacy(sub, add)
     # Integration engine: nodes, connectors, procedures, runs, keys (bindery.integration.commands).
     from bindery.integration.commands import register as register_integration
 

@@ -77,6 +77,12 @@ VARIABLES: tuple[Variable, ...] = (
              "A running integration run without a heartbeat for this long is retried or failed."),
     Variable("BINDERY_RUN_RETENTION_DAYS", "30",
              "Finished integration runs (with their logs and failed items) older than this are deleted."),
+    Variable("BINDERY_TRUSTED_PROXIES", "",
+             "Comma-separated IPs/CIDRs of reverse proxies whose `X-Forwarded-For` is believed "
+             "(read right to left); empty: the socket peer is the client."),
+    Variable("BINDERY_WAF_MODE", "block", "Application firewall: `block`, `detect` (log only) or `off`."),
+    Variable("BINDERY_WAF_PARANOIA", "1", "Application firewall paranoia level, 1 (fewest false positives) to 4."),
+    Variable("BINDERY_WAF_THRESHOLD", "5", "Anomaly score at which the application firewall blocks a request."),
 )
 _BY_NAME = {v.name: v for v in VARIABLES}
 
@@ -122,6 +128,10 @@ class Config:
     master_key: str | None = None
     run_stale_seconds: int = 120
     run_retention_days: int = 30
+    trusted_proxies: tuple[str, ...] = ()
+    waf_mode: str = "block"
+    waf_paranoia: int = 1
+    waf_threshold: int = 5
 
     @property
     def tls_dir(self) -> Path:
@@ -213,6 +223,17 @@ def parse_database_url(name: str, value: str) -> DatabaseURL:
 
 def _hosts(value: str) -> tuple[str, ...]:
     return tuple(h.strip() for h in value.split(",") if h.strip())
+
+
+def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Parse a comma-separated list of IP addresses or CIDR networks; keep their normal form."""
+    import ipaddress
+
+    parts = [p.strip() for p in (_raw(env, name) or "").split(",") if p.strip()]
+    try:
+        return tuple(str(ipaddress.ip_network(p, strict=False)) for p in parts)
+    except ValueError as exc:
+        raise ConfigError(name, f"not an IP address or network: {exc}") from None
 
 
 def _bind(env: Mapping[str, str]) -> str:
@@ -347,6 +368,10 @@ def load(env: Mapping[str, str] | None = None, *, create: bool = True) -> Config
         master_key=_master_key(env),
         run_stale_seconds=_int(env, "BINDERY_RUN_STALE_SECONDS", 120, low=5, high=86400),
         run_retention_days=_int(env, "BINDERY_RUN_RETENTION_DAYS", 30, low=1, high=3650),
+        trusted_proxies=_networks(env, "BINDERY_TRUSTED_PROXIES"),
+        waf_mode=_choice(env, "BINDERY_WAF_MODE", "block", ("block", "detect", "off")),
+        waf_paranoia=_int(env, "BINDERY_WAF_PARANOIA", 1, low=1, high=4),
+        waf_threshold=_int(env, "BINDERY_WAF_THRESHOLD", 5, low=1, high=1000),
     )
 
 

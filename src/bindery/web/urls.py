@@ -1,7 +1,7 @@
 from django.contrib.auth.decorators import login_required
 from django.urls import path
 
-from bindery.web import views, views_catalog, views_integration, views_sales, views_tokens
+from bindery.web import views, views_catalog, views_integration, views_privacy, views_sales, views_tokens
 
 app_name = "web"
 urlpatterns = [
@@ -9,6 +9,9 @@ urlpatterns = [
     path("login/", views.sign_in, name="login"),
     path("logout/", views.sign_out, name="logout"),
     path("account/password/", login_required(views.PasswordChangeView.as_view()), name="password_change"),
+    path("settings/privacy/", views_privacy.privacy_home, name="privacy"),
+    path("settings/privacy/export/", views_privacy.privacy_export, name="privacy_export"),
+    path("settings/privacy/erase/", views_privacy.privacy_erase, name="privacy_erase"),
     path("settings/tokens/", views_tokens.token_list, name="tokens"),
     path("settings/tokens/<str:token_id>/revoke/", views_tokens.token_revoke, name="token_revoke"),
     # Catalog
