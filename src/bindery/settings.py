@@ -193,3 +193,6 @@ SILENCED_SYSTEM_CHECKS = [
     # users up by tenant and e-mail together.
     "auth.W004",
 ]
+
+# Local-folder nodes of the files technology are confined to <VAR_DIR>/files/<tenant id>/.
+BINDERY_FILES_ROOT = CONFIG.var_dir / "files"
