@@ -48,11 +48,11 @@ def self_signed(folder: Path) -> tuple[Path, str]:
 class Ftp:
     port: int
     root: Path
-    ca_pem: str | None = None
+    stop: Any = None
 
 
 @contextmanager
-def ftp_server(root: Path, *, tls_pem: Path | None = None) -> Iterator[Ftp]:
+def ftp_server(root: Path, *, tls_pem: Path | None = None, dtp_handler: Any = None) -> Iterator[Ftp]:
     from pyftpdlib.authorizers import DummyAuthorizer
     from pyftpdlib.handlers import FTPHandler, TLS_FTPHandler
     from pyftpdlib.servers import FTPServer
@@ -66,14 +66,22 @@ def ftp_server(root: Path, *, tls_pem: Path | None = None) -> Iterator[Ftp]:
     else:
         handler = type("Handler", (FTPHandler,), {})
     handler.authorizer = authorizer
-    handler.passive_ports = None
+    if dtp_handler is not None:
+        handler.dtp_handler = dtp_handler
     server = FTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"timeout": 0.2}, daemon=True)
     thread.start()
+    stopped = threading.Event()
+
+    def stop() -> None:
+        if not stopped.is_set():
+            stopped.set()
+            server.close_all()  # closes every control and data connection: a disconnect for clients
+
     try:
-        yield Ftp(server.address[1], root)
+        yield Ftp(server.address[1], root, stop)
     finally:
-        server.close_all()
+        stop()
         thread.join(timeout=10)
 
 

@@ -239,3 +239,40 @@ def test_http_upload(tmp_path: Path) -> None:
         assert server.uploads["/drop/orders.csv"] == b"order,total\n1,10\n"
         with pytest.raises(FileError):
             http_upload(server.url("/drop/orders.csv"), local, method="DELETE", options=LOOPBACK)
+
+
+def test_pick_up_reports_and_leaves_unsafe_names(remote: tuple[FolderTransport, Path], tmp_path: Path) -> None:
+    """A server-side name with a newline is never claimed, fetched or moved; the other files go on."""
+    transport, folder = remote
+    (folder / "evil\nname.csv").write_bytes(b"sku\n")
+    (folder / "good.csv").write_bytes(b"sku\n")
+    picked = pick_up(transport, lambda local, name: name, spool=tmp_path, max_bytes=100)
+    outcomes = [(p.name, p.error.code if p.error else None, p.result) for p in picked]
+    assert ("good.csv", None, "good.csv") in outcomes
+    # SFTP and local list the name and it is refused; FTP's line-based listing cannot even carry it.
+    assert [o for o in outcomes if o[0] != "good.csv"] in (
+        [("evil\nname.csv", FileErrorCode.UNSAFE_PATH, None)], [])
+    assert (folder / "evil\nname.csv").exists()
+
+
+def test_ftp_disconnect_mid_transfer_leaves_the_claim_recoverable(tmp_path: Path) -> None:
+    """The server goes away during a slow download: a transport error, and the file stays in processing/."""
+    import threading
+
+    from pyftpdlib.handlers import ThrottledDTPHandler
+
+    root = tmp_path / "server"
+    (root / "in").mkdir(parents=True)
+    (root / "in" / "big.csv").write_bytes(b"x" * 400_000)
+    throttled = type("Throttled", (ThrottledDTPHandler,), {"read_limit": 50_000, "write_limit": 50_000})
+    with ftp_server(root, dtp_handler=throttled) as ftp:
+        transport = FtpTransport("127.0.0.1", port=ftp.port, username=USER, password=PASSWORD, folder="in",
+                                 timeout=20)
+        killer = threading.Timer(1.0, ftp.stop)
+        killer.start()
+        with pytest.raises(FileError) as caught:
+            pick_up(transport, lambda local, name: name, spool=tmp_path, max_bytes=1_000_000)
+        killer.join()
+    assert caught.value.code == FileErrorCode.TRANSPORT
+    assert (root / "in" / PROCESSING / "big.csv").read_bytes() == b"x" * 400_000
+    assert not list(tmp_path.glob("*.download"))

@@ -464,6 +464,12 @@ def pick_up(transport: FolderTransport, handle: Callable[[Path, str], T], *, spo
         if len(picked) >= limit or not fnmatch.fnmatchcase(remote.name, pattern):
             continue
         try:
+            check_name(remote.name)
+        except FileError as error:
+            # A name that could escape the folder is reported and left where it is, never touched.
+            picked.append(PickedFile(remote.name, "", error))
+            continue
+        try:
             claimed = transport.move(remote.name, src="", dst=PROCESSING)
         except FileError as error:
             if error.code == FileErrorCode.NOT_FOUND:
