@@ -212,3 +212,5 @@ BINDERY_WAF_THRESHOLD = CONFIG.waf_threshold
 BINDERY_TECHNOLOGIES = [
     "bindery.technologies.hub",
 ]
+# Local-folder nodes of the files technology are confined to <VAR_DIR>/files/<tenant id>/.
+BINDERY_FILES_ROOT = CONFIG.var_dir / "files"
