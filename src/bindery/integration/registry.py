@@ -161,7 +161,7 @@ def validate(schema: type[BaseModel], data: Any, *, what: str, prefix: str) -> d
         first = errors[0] if errors else FieldError(prefix, "invalid")
         raise IntegrationError(IntegrationErrorCode.INVALID_CONFIG, f"{what}: {first.field}: {first.message}",
                                field=first.field, errors=errors) from None
-    return to_jsonable_python(_reveal(clean.model_dump()))
+    return to_jsonable_python(_reveal(clean.model_dump(by_alias=True)))
 
 
 def _reveal(value: Any) -> Any:
