@@ -108,3 +108,29 @@ def test_node_and_config_errors_name_their_fields(tenant: LocalTenant, warehouse
         do_create_connector(tenant, "x", node, "product_import", config=CONFIG, differential=True, actor="test")
     assert differential.value.field == "differential"
     assert isinstance(node, Node)
+
+
+def test_import_from_a_real_sftp_server_with_sealed_credentials(tenant: LocalTenant, warehouses: None,
+                                                                tmp_path: Path) -> None:
+    """An SFTP node (pinned host key, password sealed) imports the CSV the loopback server holds; a wrong
+    password fails the run with a clear error that never quotes the password."""
+    from tests.technologies.files.servers import PASSWORD, USER, sftp_server
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "products.csv").write_text(CSV, encoding="utf-8")
+    with sftp_server(tmp_path) as server:
+        settings = {"transport": "sftp", "host": "127.0.0.1", "port": server.port, "username": USER,
+                    "host_key": server.host_key, "folder": "in"}
+        wrong = do_create_node(tenant, "sftp wrong", "files", settings=settings,
+                               credentials={"password": "not-the-password-123"}, actor="test")
+        failed = run_now(do_create_connector(tenant, "wrong", wrong, "product_import", config=CONFIG, actor="test"))
+        assert failed.status == RunStatus.FAILED
+        assert "not-the-password-123" not in failed.error
+        node = do_create_node(tenant, "sftp", "files", settings=settings, credentials={"password": PASSWORD},
+                              actor="test")
+        run = run_now(do_create_connector(tenant, "sftp products", node, "product_import", config=CONFIG,
+                                          actor="test"))
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert run.created_count == 3
+    assert Product.objects.for_tenant(tenant).count() == 3
+    assert len(list((tmp_path / "in" / "processed").iterdir())) == 1
