@@ -75,6 +75,8 @@ VARIABLES: tuple[Variable, ...] = (
              secret=True),
     Variable("BINDERY_RUN_STALE_SECONDS", "120",
              "A running integration run without a heartbeat for this long is retried or failed."),
+    Variable("BINDERY_RUN_RETENTION_DAYS", "30",
+             "Finished integration runs (with their logs and failed items) older than this are deleted."),
     Variable("BINDERY_TRUSTED_PROXIES", "",
              "Comma-separated IPs/CIDRs of reverse proxies whose `X-Forwarded-For` is believed "
              "(read right to left); empty: the socket peer is the client."),
@@ -125,6 +127,7 @@ class Config:
     demo: bool
     master_key: str | None = None
     run_stale_seconds: int = 120
+    run_retention_days: int = 30
     trusted_proxies: tuple[str, ...] = ()
     waf_mode: str = "block"
     waf_paranoia: int = 1
@@ -364,6 +367,7 @@ def load(env: Mapping[str, str] | None = None, *, create: bool = True) -> Config
         demo=_bool(env, "BINDERY_DEMO", True),
         master_key=_master_key(env),
         run_stale_seconds=_int(env, "BINDERY_RUN_STALE_SECONDS", 120, low=5, high=86400),
+        run_retention_days=_int(env, "BINDERY_RUN_RETENTION_DAYS", 30, low=1, high=3650),
         trusted_proxies=_networks(env, "BINDERY_TRUSTED_PROXIES"),
         waf_mode=_choice(env, "BINDERY_WAF_MODE", "block", ("block", "detect", "off")),
         waf_paranoia=_int(env, "BINDERY_WAF_PARANOIA", 1, low=1, high=4),

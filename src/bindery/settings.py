@@ -204,10 +204,14 @@ SILENCED_SYSTEM_CHECKS = [
 BINDERY_VAR_DIR = CONFIG.var_dir
 BINDERY_MASTER_KEY = CONFIG.master_key
 BINDERY_RUN_STALE_SECONDS = CONFIG.run_stale_seconds
+BINDERY_RUN_RETENTION_DAYS = CONFIG.run_retention_days
 BINDERY_TRUSTED_PROXIES = CONFIG.trusted_proxies
 BINDERY_WAF_MODE = CONFIG.waf_mode
 BINDERY_WAF_PARANOIA = CONFIG.waf_paranoia
 BINDERY_WAF_THRESHOLD = CONFIG.waf_threshold
 BINDERY_TECHNOLOGIES = [
     "bindery.technologies.hub",
+    "bindery.technologies.files.technology",
 ]
+# Local-folder nodes of the files technology are confined to <VAR_DIR>/files/<tenant id>/.
+BINDERY_FILES_ROOT = CONFIG.var_dir / "files"

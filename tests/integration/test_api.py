@@ -134,3 +134,21 @@ def test_other_tenants_and_narrow_tokens_see_nothing(client: HttpsClient, tenant
     reader = {"token": do_create_api_token(tenant, "r", ["integration:read"], actor="test")[1]}
     assert call(client, "get", "/nodes", reader).status_code == 200
     assert call(client, "post", f"/connectors/{stock_copy.pk}/run", reader).status_code == 403
+
+
+def test_hostile_configs_get_a_bounded_answer_and_save_nothing(client: HttpsClient, headers: dict[str, str],
+                                                               hub_node: Node) -> None:
+    """100,000 unknown keys: a 422 listing the first 50 problems and a count, not a 5 MB echo; deep nesting: 400."""
+    big = {"name": "x", "node_id": str(hub_node.pk), "connector_type": "stock_copy",
+           "config": {f"k{i}": i for i in range(100_000)}}
+    response = call(client, "post", "/connectors", headers, big)
+    assert response.status_code == 422
+    errors = response.json()["errors"]
+    assert len(errors) == 51
+    assert errors[-1] == {"field": "config", "message": "and 99952 more errors"}
+    assert len(response.content) < 10_000
+    nesting = "[" * 50_000 + "]" * 50_000
+    deep = f'{{"name": "x", "node_id": "{hub_node.pk}", "connector_type": "stock_copy", "config": {nesting}}}'
+    nested = client.post(API + "/connectors", deep, content_type="application/json", headers=headers)
+    assert nested.status_code == 400
+    assert call(client, "get", "/connectors", headers).json()["items"] == []

@@ -56,6 +56,7 @@ def test_build_and_run_a_procedure_from_the_shell(var: Path) -> None:
     one_clear_line(run(var, "runs", "cancel", "--tenant", "demo", run_id), "the run has already failed")
     assert "Enqueued 1 procedures" in ok(run(var, "runs", "tick"))  # first due at creation
     assert "Enqueued 0 procedures" in ok(run(var, "runs", "tick"))  # next time is in 30 minutes
+    assert "Deleted 0 finished runs older than 30 days." in ok(run(var, "runs", "prune"))
 
 
 def test_keys_rotate_generates_a_private_key_file(var: Path) -> None:

@@ -164,3 +164,23 @@ def test_one_active_run_per_connector_and_procedure_is_a_database_rule(tenant: L
     assert busy.value.code == "already_running"
     with pytest.raises(IntegrityError), transaction.atomic():
         Run.objects.create(tenant=tenant, connector=stock_copy, status=RunStatus.RUNNING)
+
+
+def test_disabled_connectors_and_nodes_do_not_run(tenant: LocalTenant, stock_copy: Connector,
+                                                  hub_node: Node) -> None:
+    """Run now is refused with a clear reason; a procedure step on a disabled connector fails clearly."""
+    from bindery.integration.actions import do_create_procedure, do_update_node
+
+    procedure = do_create_procedure(tenant, "p", [stock_copy], actor="test")
+    do_update_connector(stock_copy, enabled=False, actor="test")
+    with pytest.raises(IntegrationError) as refused:
+        do_enqueue_run(connector=stock_copy, actor="test")
+    assert (refused.value.code, refused.value.message) == ("disabled", "the connector is disabled; enable it to run")
+    run = execute_run(do_enqueue_run(procedure=procedure, actor="test").pk, heartbeat=False)
+    assert run is not None
+    assert run.status == RunStatus.FAILED
+    assert "is disabled" in run.error
+    do_update_connector(stock_copy, enabled=True, actor="test")
+    do_update_node(hub_node, enabled=False, actor="test")
+    with pytest.raises(IntegrationError, match="node 'hub' of the connector is disabled"):
+        do_enqueue_run(connector=Connector.objects.for_tenant(tenant).get(pk=stock_copy.pk), actor="test")

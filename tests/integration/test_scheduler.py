@@ -128,3 +128,22 @@ def test_a_superseded_worker_is_fenced_off(tenant: LocalTenant, stock_copy: Conn
     recover_run(run, now=NOW + dt.timedelta(minutes=10))
     with pytest.raises(RunLost):
         context.checkpoint(done=2)
+
+
+def test_old_finished_runs_are_pruned_with_their_logs(tenant: LocalTenant, stock_copy: Connector) -> None:
+    """Finished runs past the retention go (steps, log lines, watermark link cleared); active and recent stay."""
+    from bindery.integration.models import RunLogLine, Watermark
+    from bindery.integration.scheduler import prune_runs
+
+    make_products(tenant, 2)
+    old = execute_run(do_enqueue_run(connector=stock_copy, actor="test").pk, heartbeat=False)
+    assert old is not None
+    Run.objects.for_tenant(tenant).filter(pk=old.pk).update(finished_at=NOW - dt.timedelta(days=40))
+    recent = execute_run(do_enqueue_run(connector=stock_copy, actor="test").pk, heartbeat=False)
+    assert recent is not None
+    Run.objects.for_tenant(tenant).filter(pk=recent.pk).update(finished_at=NOW - dt.timedelta(days=2))
+    active = do_enqueue_run(connector=stock_copy, actor="test")
+    assert prune_runs(now=NOW, keep=dt.timedelta(days=30), max_batches=5) == 1
+    assert set(Run.objects.for_tenant(tenant).values_list("pk", flat=True)) == {recent.pk, active.pk}
+    assert not RunLogLine.objects.for_tenant(tenant).filter(run_id=old.pk).exists()
+    assert Watermark.objects.for_tenant(tenant).filter(connector=stock_copy).exists()

@@ -381,6 +381,9 @@ def do_enqueue_run(*, connector: Connector | None = None, procedure: Procedure |
     if (connector is None) == (procedure is None):
         raise ValueError("give exactly one of connector or procedure")
     target: Connector | Procedure = connector or procedure  # type: ignore[assignment]
+    if connector is not None and not (connector.enabled and connector.node.enabled):
+        what = "connector" if not connector.enabled else f"node {connector.node.name!r} of the connector"
+        raise IntegrationError(IntegrationErrorCode.DISABLED, f"the {what} is disabled; enable it to run")
     run = Run(tenant_id=target.tenant_id, connector=connector, procedure=procedure, trigger=trigger,
               actor=actor_label(actor), simulate=bool(connector and connector.simulate), max_attempts=max_attempts)
     try:

@@ -316,6 +316,22 @@ def cmd_runs_tick(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_runs_prune(config: Config, args: argparse.Namespace) -> int:
+    """Delete finished runs older than the retention (what the scheduler does hourly)."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from bindery.integration.scheduler import prune_runs
+
+    days = args.older_than_days or config.run_retention_days
+    if not 1 <= days <= 3650:
+        raise _failed("--older-than-days must be between 1 and 3650")
+    deleted = prune_runs(now=timezone.now(), keep=dt.timedelta(days=days), max_batches=1_000_000)
+    _out(f"Deleted {deleted} finished runs older than {days} days.")
+    return 0
+
+
 def register(sub: Any, add: AddCommand) -> None:
     """Add the integration command groups to the ``bindery`` parser."""
     p = add("keys", cmd_keys_rotate, "Manage the master keys that wrap stored credentials.")
@@ -399,3 +415,7 @@ def register(sub: Any, add: AddCommand) -> None:
     u.add_argument("run", metavar="ID")
     u = runs.add_parser("tick", help="one scheduler pass now: enqueue due procedures, recover lost runs")
     u.set_defaults(func=cmd_runs_tick)
+    u = runs.add_parser("prune", help="delete finished runs older than the retention, with their logs")
+    u.set_defaults(func=cmd_runs_prune)
+    u.add_argument("--older-than-days", type=int, default=0, metavar="N",
+                   help="default BINDERY_RUN_RETENTION_DAYS")

@@ -18,6 +18,7 @@ class IntegrationErrorCode(StrEnum):
     NOT_CANCELLABLE = "not_cancellable"
     CREDENTIALS_UNREADABLE = "credentials_unreadable"
     IN_USE = "in_use"
+    DISABLED = "disabled"
 
 
 @dataclass(frozen=True)

@@ -134,6 +134,9 @@ def load_configured(modules: list[str]) -> None:
 # --- validation with field errors ---------------------------------------------------------------
 
 
+MAX_FIELD_ERRORS = 50
+
+
 def validate(schema: type[BaseModel], data: Any, *, what: str, prefix: str) -> dict[str, Any]:
     """Validate ``data`` against ``schema``; return the clean dict or raise with one error per field.
 
@@ -152,10 +155,13 @@ def validate(schema: type[BaseModel], data: Any, *, what: str, prefix: str) -> d
             location = ".".join(str(part) for part in error.get("loc", ()))
             message = "unknown field" if error.get("type") == "extra_forbidden" else error.get("msg", "invalid")
             errors.append(FieldError(f"{prefix}.{location}" if location else prefix, str(message)))
+        if len(errors) > MAX_FIELD_ERRORS:  # a hostile payload must not turn into a huge answer
+            more = len(errors) - MAX_FIELD_ERRORS
+            errors = [*errors[:MAX_FIELD_ERRORS], FieldError(prefix, f"and {more} more errors")]
         first = errors[0] if errors else FieldError(prefix, "invalid")
         raise IntegrationError(IntegrationErrorCode.INVALID_CONFIG, f"{what}: {first.field}: {first.message}",
                                field=first.field, errors=errors) from None
-    return to_jsonable_python(_reveal(clean.model_dump()))
+    return to_jsonable_python(_reveal(clean.model_dump(by_alias=True)))
 
 
 def _reveal(value: Any) -> Any:

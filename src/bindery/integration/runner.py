@@ -295,6 +295,11 @@ def _rollup(run: Run, child: Run) -> None:
 def _execute_connector(run: Run, connector: Connector) -> None:
     node = connector.node
     fingerprint = connector.config_fingerprint
+    if not (connector.enabled and node.enabled):
+        message = f"connector {connector.name!r} or its node {node.name!r} is disabled"
+        add_log_line(run, message, level=LogLevel.ERROR)
+        _finish(run, RunStatus.FAILED, error=message)
+        return
     try:
         ctype = registry.get(node.technology).connector_type(connector.connector_type)
     except IntegrationError as exc:

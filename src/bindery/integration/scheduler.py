@@ -26,7 +26,16 @@ from bindery.control.routers import HOST
 from bindery.integration.actions import add_log_line, do_enqueue_run, wake_worker
 from bindery.integration.alerts import alert_late_runs, alert_run_failed
 from bindery.integration.errors import IntegrationError, IntegrationErrorCode
-from bindery.integration.models import LogLevel, Procedure, Run, RunItemFailure, RunStatus, RunTrigger, SchedulerLease
+from bindery.integration.models import (
+    FINAL_STATUSES,
+    LogLevel,
+    Procedure,
+    Run,
+    RunItemFailure,
+    RunStatus,
+    RunTrigger,
+    SchedulerLease,
+)
 from bindery.integration.runner import WORKER_ID
 from bindery.integration.schemas import in_windows
 
@@ -44,6 +53,7 @@ class TickResult:
     failed: list[str] = field(default_factory=list)
     requeued: list[str] = field(default_factory=list)
     late: list[str] = field(default_factory=list)
+    pruned: int = 0
 
 
 def acquire_lease(holder: str, *, now: dt.datetime, ttl: dt.timedelta = LEASE_TTL) -> bool:
@@ -99,6 +109,29 @@ def recover_run(run: Run, *, now: dt.datetime) -> str:
         return "failed"
 
 
+PRUNE_BATCH = 1000
+
+
+def prune_runs(*, now: dt.datetime, keep: dt.timedelta, max_batches: int = 50) -> int:
+    """Delete finished top-level runs older than ``keep`` (with their steps, logs and failed items).
+
+    The executions table must not grow forever (n8n's lesson); batches keep each transaction
+    short. Return how many runs were deleted.
+    """
+    deleted = 0
+    for _ in range(max_batches):
+        ids = list(Run.objects.unscoped().filter(parent__isnull=True, status__in=FINAL_STATUSES,
+                                                 finished_at__lt=now - keep).values_list("pk", flat=True)[:PRUNE_BATCH])
+        if not ids:
+            break
+        with transaction.atomic(using=HOST):
+            Run.objects.unscoped().filter(pk__in=ids).delete()
+        deleted += len(ids)
+    if deleted:
+        logger.info("runs pruned", extra={"event": "integration.runs_pruned", "runs": deleted})
+    return deleted
+
+
 def stale_runs(*, now: dt.datetime, stale_after: dt.timedelta) -> list[Run]:
     cutoff = now - stale_after
     return list(Run.objects.unscoped().filter(status=RunStatus.RUNNING, parent__isnull=True).filter(
@@ -127,6 +160,8 @@ def tick(*, holder: str = WORKER_ID, now: dt.datetime | None = None,
         wake_worker(run_id)
         result.requeued.append(str(run_id))
     result.late = alert_late_runs(now=now)
+    if now.minute == 0:  # once an hour is plenty
+        result.pruned = prune_runs(now=now, keep=dt.timedelta(days=settings.BINDERY_RUN_RETENTION_DAYS))
     due = Procedure.objects.unscoped().filter(enabled=True).filter(
         Q(next_run_at__isnull=True) | Q(next_run_at__lte=now))
     for procedure in due.order_by("next_run_at"):

@@ -247,3 +247,19 @@ def test_config_errors_name_the_field() -> None:
     assert caught.value.code == FileErrorCode.INVALID_CONFIG
     assert "config.csv.delimiter" in caught.value.message
     assert "config.csv.colour: unknown field" in caught.value.message
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+def test_deeply_nested_record_is_a_row_error(tmp_path: Path, fmt: str) -> None:
+    """A record nested thousands of levels deep is refused as that row, not a crash; the next row is read."""
+    depth = 5000
+    if fmt == "json":
+        payload = b'[{"a": ' + b'{"a": ' * depth + b"1" + b"}" * depth + b'}, {"sku": "ok"}]'
+    else:
+        payload = (b"<Products><Product>" + b"<a>" * depth + b"1" + b"</a>" * depth
+                   + b"</Product><Product><sku>ok</sku></Product></Products>")
+    path = write(tmp_path, f"p.{fmt}", payload)
+    rows = records(path, config(fmt))
+    assert rows[0].error is not None
+    assert "nested deeper" in rows[0].error.message
+    assert rows[1].values == {"sku": "ok"}

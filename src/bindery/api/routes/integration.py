@@ -519,6 +519,7 @@ _STATUS = {
     IntegrationErrorCode.ALREADY_RUNNING: 409,
     IntegrationErrorCode.NOT_CANCELLABLE: 409,
     IntegrationErrorCode.IN_USE: 409,
+    IntegrationErrorCode.DISABLED: 409,
 }
 
 

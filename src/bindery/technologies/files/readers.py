@@ -249,20 +249,27 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
+def _too_deep(name: str, location: str) -> FileError:
+    return FileError(FileErrorCode.MALFORMED, f"the record is nested deeper than {MAX_DEPTH} levels", file=name,
+                     location=location)
+
+
 def _flatten_element(element: Any) -> dict[str, str]:
     values: dict[str, str] = {f"@{_local(k)}": v for k, v in element.attrib.items()}
     text = (element.text or "").strip()
     if text:
         values["."] = text
 
-    def walk(node: Any, path: str) -> None:
+    def walk(node: Any, path: str, depth: int = 1) -> None:
+        if depth > MAX_DEPTH:
+            raise _TooDeep
         for key, value in node.attrib.items():
             _put(values, f"{path}/@{_local(key)}", value)
         children = list(node)
         if not children:
             _put(values, path, (node.text or "").strip())
         for child in children:
-            walk(child, f"{path}/{_local(child.tag)}")
+            walk(child, f"{path}/{_local(child.tag)}", depth + 1)
 
     for child in element:
         walk(child, _local(child.tag))
@@ -297,8 +304,12 @@ def read_xml(path: Path, options: XmlOptions, limits: Limits, name: str) -> Iter
                 continue
             number += 1
             location = f"record {number}"
-            values = _flatten_element(element)
-            yield Record(number, location, values, _long_field(values, limits, name, location))
+            try:
+                values = _flatten_element(element)
+            except _TooDeep:
+                yield Record(number, location, {}, _too_deep(name, location))
+            else:
+                yield Record(number, location, values, _long_field(values, limits, name, location))
             element.clear()
             if stack:
                 stack[-1].remove(element)
@@ -331,16 +342,25 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _flatten_json(value: Any, path: str, out: dict[str, str]) -> None:
+class _TooDeep(Exception):
+    """A record nested deeper than MAX_DEPTH: refused as a row, never a RecursionError."""
+
+
+MAX_DEPTH = 32
+
+
+def _flatten_json(value: Any, path: str, out: dict[str, str], depth: int = 0) -> None:
+    if depth > MAX_DEPTH:
+        raise _TooDeep
     if isinstance(value, dict):
         for key, item in value.items():
-            _flatten_json(item, f"{path}/{key}" if path else str(key), out)
+            _flatten_json(item, f"{path}/{key}" if path else str(key), out, depth + 1)
     elif isinstance(value, list):
         if all(not isinstance(item, dict | list) for item in value):
             out[path] = ";".join(_text(item) for item in value)
         else:
             for i, item in enumerate(value, start=1):
-                _flatten_json(item, f"{path}[{i}]", out)
+                _flatten_json(item, f"{path}[{i}]", out, depth + 1)
     else:
         out[path] = _text(value)
 
@@ -362,7 +382,11 @@ def read_json(path: Path, options: JsonOptions, limits: Limits, name: str) -> It
                         file=name, location=location))
                     continue
                 values: dict[str, str] = {}
-                _flatten_json(item, "", values)
+                try:
+                    _flatten_json(item, "", values)
+                except _TooDeep:
+                    yield Record(number, location, {}, _too_deep(name, location))
+                    continue
                 yield Record(number, location, values, _long_field(values, limits, name, location))
         except ijson.JSONError as error:
             raise FileError(FileErrorCode.MALFORMED, f"JSON: {error}", file=name,

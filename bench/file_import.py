@@ -1,0 +1,211 @@
+"""Benchmark: product import from a CSV file fetched over SFTP, against the hub's bulk path fed from memory.
+
+    .venv/bin/python bench/file_import.py [--rows 100000] [--no-sftp]
+
+Writes a CSV of N products (name, barcode, maker, one gross price, stock in one warehouse, a
+two-level category), serves it from an asyncssh SFTP server on loopback, then in the same run:
+
+- baseline: ``do_bulk_upsert_products`` fed the same products, built in memory, into tenant A;
+- files: ``pick_up`` over SFTP + ``import_products`` (checking pass, mapping, batched bulk upsert)
+  into tenant B.
+
+Prints rows/s of each, the ratio files / baseline, and peak RSS. Runs on PostgreSQL in two
+throw-away databases (``bench_*``), created with ``BINDERY_BENCH_PG`` (default
+``postgres://bindery_test@127.0.0.1:5432``) and dropped after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+PG = os.environ.get("BINDERY_BENCH_PG", "postgres://bindery_test@127.0.0.1:5432")
+BATCH = 5000
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def write_csv(path: Path, n: int) -> None:
+    with path.open("w", encoding="utf-8", newline="") as out:
+        out.write("Code;Title;Barcode;Brand;Price;Qty;Categories\n")
+        for i in range(n):
+            out.write(f"SKU-{i:08d};Product {i};{400000000000 + i};Maker {i % 50};{10 + i % 90},99;{i % 17};"
+                      f"Dept {i % 10}|Shelf {i % 7}\n")
+
+
+def payload(i: int) -> Any:
+    from bindery.catalog.payloads import PriceData, ProductData, StockData
+
+    return ProductData(sku=f"SKU-{i:08d}", name=f"Product {i}", barcode=f"{400000000000 + i}",
+                       manufacturer=f"Maker {i % 50}",
+                       prices=[PriceData(price_list="retail", gross=Decimal(f"{10 + i % 90}.99"), vat_rate=22)],
+                       stock=[StockData(warehouse="main", quantity=i % 17)],
+                       categories=[f"Dept {i % 10}|Shelf {i % 7}"])
+
+
+MAPPING = {
+    "fields": {"sku": {"column": "Code"}, "name": {"column": "Title"}, "barcode": {"column": "Barcode"},
+               "manufacturer": {"column": "Brand"}, "categories": {"column": "Categories"}},
+    "prices": [{"column": "Price", "price_list": "retail", "vat_rate": "22",
+                "transforms": [{"kind": "number", "decimal": ","}]}],
+    "stock": [{"column": "Qty", "warehouse": "main"}],
+}
+
+
+class SftpServer:
+    """An asyncssh SFTP server on loopback in a thread, chrooted to ``root``, password auth."""
+
+    def __init__(self, root: Path) -> None:
+        import asyncssh
+
+        self.key = asyncssh.generate_private_key("ssh-ed25519")
+        self.loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        class Auth(asyncssh.SSHServer):
+            def password_auth_supported(self) -> bool:
+                return True
+
+            def validate_password(self, username: str, password: str) -> bool:
+                return username == "bench" and password == "bench"  # noqa: S105 - a loopback test server
+
+        def run() -> None:
+            asyncio.set_event_loop(self.loop)
+
+            async def start() -> None:
+                self.server = await asyncssh.listen(
+                    "127.0.0.1", 0, server_host_keys=[self.key], server_factory=Auth,
+                    sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=str(root).encode()))
+                ready.set()
+
+            self.loop.run_until_complete(start())
+            self.loop.run_forever()
+
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+        ready.wait(30)
+        self.port = self.server.sockets[0].getsockname()[1]
+        self.host_key = self.key.export_public_key().decode()
+
+    def stop(self) -> None:
+        def stop() -> None:
+            self.server.close()
+            self.loop.stop()
+
+        self.loop.call_soon_threadsafe(stop)
+        self.thread.join(timeout=10)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--no-sftp", action="store_true", help="read the CSV from a local folder instead")
+    args = parser.parse_args()
+
+    import psycopg
+
+    suffix = uuid.uuid4().hex[:8]
+    names = {"control": f"bench_control_{suffix}", "host": f"bench_host_{suffix}"}
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as admin:
+        for name in names.values():
+            admin.execute(f'CREATE DATABASE "{name}"')
+    os.environ.update({
+        "BINDERY_CONTROL_DATABASE_URL": f"{PG}/{names['control']}",
+        "BINDERY_HOST_DATABASE_URL": f"{PG}/{names['host']}",
+        "BINDERY_QUEUE": "immediate",
+        "BINDERY_LOG_LEVEL": "WARNING",
+        "BINDERY_VAR_DIR": os.environ.get("BINDERY_VAR_DIR", os.path.join(tempfile.gettempdir(), "bindery-bench")),
+    })
+    try:
+        return run(args.rows, sftp=not args.no_sftp)
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        with psycopg.connect(f"{PG}/postgres", autocommit=True) as admin:
+            for name in names.values():
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def run(n: int, *, sftp: bool) -> int:
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
+    os.environ["DJANGO_SETTINGS_MODULE"] = "bindery.settings"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    from bindery.catalog.actions import do_bulk_upsert_products, do_create_price_list, do_create_warehouse
+    from bindery.control.actions import do_create_tenant
+    from bindery.control.models import LocalTenant, Plan
+    from bindery.technologies.files.product_import import import_products
+    from bindery.technologies.files.transports import LocalTransport, SftpTransport, pick_up
+
+    for alias in ("control", "default"):
+        call_command("migrate", database=alias, verbosity=0)
+    tenants = []
+    for slug in ("baseline", "files"):
+        do_create_tenant(slug, slug.title(), plan=Plan.ENTERPRISE, actor="bench")
+        tenant = LocalTenant.objects.get(slug=slug)
+        do_create_warehouse(tenant, "main", actor="bench")
+        do_create_price_list(tenant, "retail", "EUR", actor="bench")
+        tenants.append(tenant)
+
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch)
+        (root / "in").mkdir()
+        (root / "spool").mkdir()
+        write_csv(root / "in" / "products.csv", n)
+        size_mb = (root / "in" / "products.csv").stat().st_size / 1024 / 1024
+        print(f"product import of {n:,} rows ({size_mb:.1f} MB CSV; 1 price, 1 stock row, 1 category each)")
+
+        started = time.perf_counter()
+        for start in range(0, n, BATCH):
+            results = do_bulk_upsert_products(tenants[0], [payload(i) for i in range(start, min(n, start + BATCH))],
+                                              actor="bench")
+            assert all(r.outcome == "created" for r in results)
+        baseline = n / (time.perf_counter() - started)
+
+        server = SftpServer(root) if sftp else None
+        try:
+            started = time.perf_counter()
+            transport: Any
+            if server is not None:
+                transport = SftpTransport("127.0.0.1", port=server.port, username="bench", password="bench",  # noqa: S106
+                                          host_key=server.host_key, folder="in", timeout=600)
+            else:
+                transport = LocalTransport(root, "in")
+            config = {"file": {"format": "csv", "limits": {"max_rows": n}}, "mapping": MAPPING, "batch_size": BATCH}
+            [picked] = pick_up(transport, lambda path, name: import_products(
+                tenants[1], path, config, actor="bench", name=name), spool=root / "spool", max_bytes=2**31)
+            transport.close()
+            ours = n / (time.perf_counter() - started)
+        finally:
+            if server is not None:
+                server.stop()
+    assert picked.error is None, picked.error
+    assert picked.result.created == n, picked.result
+    print(f"  bulk path from memory : {baseline:10,.0f} rows/s")
+    print(f"  file import ({'SFTP' if sftp else 'local'}){' ' * (10 - len('SFTP' if sftp else 'local'))}: "
+          f"{ours:10,.0f} rows/s")
+    print(f"  ratio                 : {ours / baseline:10.3f}        (goal >= 0.8)")
+    print(f"  peak RSS              : {peak_rss_mb():10,.0f} MB     (goal < 500)")
+    print(f"  engine                : PostgreSQL {connection.pg_version // 10000}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
