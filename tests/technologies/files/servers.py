@@ -127,11 +127,16 @@ def sftp_server(root: Path) -> Iterator[Sftp]:
     try:
         yield Sftp(port, key.export_public_key().decode().strip(), root)
     finally:
-        def stop() -> None:
+        async def shutdown() -> None:
             server.close()
-            loop.stop()
+            await server.wait_closed()
+            pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
 
-        loop.call_soon_threadsafe(stop)
+        asyncio.run_coroutine_threadsafe(shutdown(), loop).result(timeout=30)
+        loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
 
 

@@ -276,3 +276,19 @@ def test_ftp_disconnect_mid_transfer_leaves_the_claim_recoverable(tmp_path: Path
     assert caught.value.code == FileErrorCode.TRANSPORT
     assert (root / "in" / PROCESSING / "big.csv").read_bytes() == b"x" * 400_000
     assert not list(tmp_path.glob("*.download"))
+
+
+def test_a_crash_while_processing_returns_the_file_for_the_next_run(tmp_path: Path) -> None:
+    """Not the file's fault (cancelled run, database down): it goes back to the folder, not to failed/."""
+    root = tmp_path / "tenant"
+    transport = LocalTransport(root, "in")
+    (root / "in" / "a.csv").write_bytes(b"sku\n")
+
+    def handle(local: Path, name: str) -> None:
+        raise RuntimeError("database went away")
+
+    with pytest.raises(RuntimeError):
+        pick_up(transport, handle, spool=tmp_path, max_bytes=100)
+    assert (root / "in" / "a.csv").read_bytes() == b"sku\n"
+    assert not list((root / "in" / PROCESSING).iterdir())
+    assert not (root / "in" / FAILED).exists() or not list((root / "in" / FAILED).iterdir())

@@ -456,8 +456,9 @@ def pick_up(transport: FolderTransport, handle: Callable[[Path, str], T], *, spo
             pattern: str = "*", limit: int = 100) -> list[PickedFile]:
     """Claim, download and process each matching file once; file it in processed/ or failed/.
 
-    ``handle(local_path, name)`` processes one file; a :class:`FileError` it raises files the
-    file in failed/ (other exceptions too, and are then re-raised after filing).
+    ``handle(local_path, name)`` processes one file; a :class:`FileError` it raises (the file is
+    bad) files it in failed/. Any other exception (the run was cancelled, the database is down)
+    puts the file back where it was found, for the next run, and is re-raised.
     """
     picked: list[PickedFile] = []
     for remote in transport.list():
@@ -487,20 +488,20 @@ def pick_up(transport: FolderTransport, handle: Callable[[Path, str], T], *, spo
                 outcome.result = handle(local, remote.name)
         except FileError as error:
             outcome.error = error
-        except Exception as error:  # filed as failed, then re-raised for the run to record
-            outcome.error = FileError(FileErrorCode.TRANSPORT, f"processing failed: {type(error).__name__}",
-                                      file=remote.name)
+        except Exception as error:  # not the file's fault (cancelled run, database down): retried next run
             crash = error
         finally:
             local.unlink(missing_ok=True)
+        if crash is not None:
+            # Writes are idempotent, so taking the whole file again next run is safe.
+            transport.move(claimed, src=PROCESSING, dst="", new_name=remote.name)
+            raise crash
         destination = FAILED if outcome.error else PROCESSED
         outcome.moved_to = f"{destination}/" + transport.move(claimed, src=PROCESSING, dst=destination,
                                                              new_name=timestamped(claimed))
         logger.info("file picked up", extra={"event": "files.picked_up", "file": remote.name,
                                              "outcome": destination})
         picked.append(outcome)
-        if crash is not None:
-            raise crash
     return picked
 
 
