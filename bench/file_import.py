@@ -214,8 +214,8 @@ def run(n: int, *, sftp: bool) -> int:
     assert picked.result.created == n, picked.result
     print(f"  bulk path from memory : {baseline:10,.0f} rows/s   (before {baseline_before:,.0f}, "
           f"after {baseline_after:,.0f})")
-    print(f"  file import ({'SFTP' if sftp else 'local'}){' ' * (10 - len('SFTP' if sftp else 'local'))}: "
-          f"{ours:10,.0f} rows/s")
+    label = f"file import ({'SFTP' if sftp else 'local'})"
+    print(f"  {label:<22}: {ours:10,.0f} rows/s")
     print(f"  ratio                 : {ours / baseline:10.3f}        (goal >= 0.8)")
     print(f"  peak RSS              : {peak_rss_mb():10,.0f} MB     (goal < 500)")
     print(f"  engine                : PostgreSQL {connection.pg_version // 10000}")
