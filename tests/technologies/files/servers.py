@@ -203,20 +203,27 @@ class Http:
     port: int
     root: Path
     uploads: dict[str, bytes]
+    scheme: str = "http"
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"{self.scheme}://127.0.0.1:{self.port}{path}"
 
 
 @contextmanager
-def http_server(root: Path) -> Iterator[Http]:
+def http_server(root: Path, *, tls_pem: Path | None = None) -> Iterator[Http]:
     uploads: dict[str, bytes] = {}
     handler = type("Handler", (_Handler,), {"root": root, "uploads": uploads})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    if tls_pem is not None:
+        import ssl
+
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(tls_pem)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     thread.start()
     try:
-        yield Http(server.server_address[1], root, uploads)
+        yield Http(server.server_address[1], root, uploads, "https" if tls_pem else "http")
     finally:
         server.shutdown()
         server.server_close()

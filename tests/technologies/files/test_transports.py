@@ -292,3 +292,16 @@ def test_a_crash_while_processing_returns_the_file_for_the_next_run(tmp_path: Pa
     assert (root / "in" / "a.csv").read_bytes() == b"sku\n"
     assert not list((root / "in" / PROCESSING).iterdir())
     assert not (root / "in" / FAILED).exists() or not list((root / "in" / FAILED).iterdir())
+
+
+def test_https_fetch_verifies_the_certificate(tmp_path: Path) -> None:
+    """HTTPS with the server's CA configured works; without it (system store) the download is refused."""
+    (tmp_path / "products.csv").write_bytes(b"sku\nA1\n")
+    pem, cert_pem = self_signed(tmp_path)
+    with http_server(tmp_path, tls_pem=pem) as server:
+        trusted = HttpOptions(allow_private=True, timeout=30, ca_pem=cert_pem)
+        assert http_fetch(server.url("/files/products.csv"), tmp_path / "out", max_bytes=100, options=trusted) == 7
+        with pytest.raises(FileError) as caught:
+            http_fetch(server.url("/files/products.csv"), tmp_path / "out2", max_bytes=100, options=LOOPBACK)
+        assert caught.value.code == FileErrorCode.TRANSPORT
+        assert not (tmp_path / "out2").exists()

@@ -534,7 +534,8 @@ class HttpOptions:
     timeout: float = 30.0
     max_redirects: int = 3
     allow_private: bool = False
-    verify: bool | str = True  # True, False (logged per node) or a CA bundle path
+    verify: bool = True  # turning it off is a per-node choice the engine logs
+    ca_pem: str | None = None  # trust these certificates instead of the system store
     headers: tuple[tuple[str, str], ...] = ()
 
 
@@ -551,7 +552,8 @@ def _checked_url(url: str, options: HttpOptions) -> str:
 def _client(options: HttpOptions) -> Iterator[Any]:
     import httpx
 
-    with httpx.Client(timeout=options.timeout, verify=options.verify, follow_redirects=False,
+    with httpx.Client(timeout=options.timeout, verify=tls_context(verify=options.verify, ca_pem=options.ca_pem),
+                      follow_redirects=False,
                       headers=dict(options.headers)) as client:
         yield client
 
