@@ -90,9 +90,16 @@ class Sftp:
     port: int
     host_key: str
     root: Path
+    disconnect: Any = None
+
+
+_connections: list[Any] = []
 
 
 class _Auth(asyncssh.SSHServer):
+    def connection_made(self, conn: Any) -> None:
+        _connections.append(conn)
+
     def password_auth_supported(self) -> bool:
         return True
 
@@ -100,9 +107,18 @@ class _Auth(asyncssh.SSHServer):
         return username == USER and password == PASSWORD
 
 
+class _SlowSftp(asyncssh.SFTPServer):
+    """Serves reads slowly, so a test can cut the connection mid-transfer."""
+
+    async def read(self, file_obj: Any, offset: int, size: int) -> bytes:
+        await asyncio.sleep(0.05)
+        return bytes(super().read(file_obj, offset, size))
+
+
 @contextmanager
-def sftp_server(root: Path) -> Iterator[Sftp]:
+def sftp_server(root: Path, *, slow: bool = False) -> Iterator[Sftp]:
     key = asyncssh.generate_private_key("ssh-ed25519")
+    factory = _SlowSftp if slow else asyncssh.SFTPServer
     loop = asyncio.new_event_loop()
     started = threading.Event()
     holder: dict[str, Any] = {}
@@ -113,7 +129,7 @@ def sftp_server(root: Path) -> Iterator[Sftp]:
         async def start() -> None:
             holder["server"] = await asyncssh.listen(
                 "127.0.0.1", 0, server_host_keys=[key], server_factory=_Auth,
-                sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=str(root).encode()))
+                sftp_factory=lambda chan: factory(chan, chroot=str(root).encode()))
             started.set()
 
         loop.run_until_complete(start())
@@ -124,8 +140,12 @@ def sftp_server(root: Path) -> Iterator[Sftp]:
     assert started.wait(30)
     server = holder["server"]
     port = server.sockets[0].getsockname()[1]
+    def disconnect() -> None:
+        for conn in list(_connections):
+            loop.call_soon_threadsafe(conn.abort)
+
     try:
-        yield Sftp(port, key.export_public_key().decode().strip(), root)
+        yield Sftp(port, key.export_public_key().decode().strip(), root, disconnect)
     finally:
         async def shutdown() -> None:
             server.close()

@@ -305,3 +305,26 @@ def test_https_fetch_verifies_the_certificate(tmp_path: Path) -> None:
             http_fetch(server.url("/files/products.csv"), tmp_path / "out2", max_bytes=100, options=LOOPBACK)
         assert caught.value.code == FileErrorCode.TRANSPORT
         assert not (tmp_path / "out2").exists()
+
+
+def test_sftp_disconnect_mid_transfer_leaves_the_claim_recoverable(tmp_path: Path) -> None:
+    """The SFTP connection drops during a slow download: a transport error, the file stays in processing/."""
+    import threading
+
+    root = tmp_path / "server"
+    (root / "in").mkdir(parents=True)
+    (root / "in" / "big.csv").write_bytes(b"y" * 2_000_000)
+    with sftp_server(root, slow=True) as sftp:
+        transport = SftpTransport("127.0.0.1", port=sftp.port, username=USER, password=PASSWORD,
+                                  host_key=sftp.host_key, folder="in", timeout=60)
+        killer = threading.Timer(0.5, sftp.disconnect)
+        killer.start()
+        try:
+            with pytest.raises(FileError) as caught:
+                pick_up(transport, lambda local, name: name, spool=tmp_path, max_bytes=10_000_000)
+        finally:
+            killer.join()
+            transport.close()
+    assert caught.value.code == FileErrorCode.TRANSPORT
+    assert (root / "in" / PROCESSING / "big.csv").stat().st_size == 2_000_000
+    assert not list(tmp_path.glob("*.download"))
