@@ -328,3 +328,16 @@ def test_sftp_disconnect_mid_transfer_leaves_the_claim_recoverable(tmp_path: Pat
     assert caught.value.code == FileErrorCode.TRANSPORT
     assert (root / "in" / PROCESSING / "big.csv").stat().st_size == 2_000_000
     assert not list(tmp_path.glob("*.download"))
+
+
+def test_upload_is_spooled_under_the_cap(tmp_path: Path) -> None:
+    from bindery.technologies.files.transports import save_upload
+
+    dest = tmp_path / "upload"
+    assert save_upload([b"sku\n", b"A1\n"], dest, max_bytes=10, name="products.csv") == 7
+    with pytest.raises(FileError) as caught:
+        save_upload(iter([b"x" * 6, b"y" * 6]), dest, max_bytes=10, name="products.csv")
+    assert caught.value.code == FileErrorCode.TOO_LARGE
+    assert not dest.exists()
+    with pytest.raises(FileError):
+        save_upload([b"x"], dest, max_bytes=10, name="../../etc/cron.d/x")

@@ -36,7 +36,7 @@ import socket
 import ssl
 import stat
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Protocol, TypeVar
@@ -439,6 +439,27 @@ class SftpTransport:
             pass
         finally:
             self.loop.close()
+
+
+# --- upload --------------------------------------------------------------------------------------
+
+
+def save_upload(chunks: Iterable[bytes], dest: Path, *, max_bytes: int, name: str) -> int:
+    """Spool an uploaded file (e.g. Django's ``UploadedFile.chunks()``) to ``dest`` under the size cap.
+
+    Over the cap, the partial file is removed and ``too_large`` raised; the caller then passes
+    ``dest`` to the importer like any fetched file.
+    """
+    check_name(name)
+    try:
+        with dest.open("wb") as out:
+            writer = _CappedWriter(out, max_bytes, name)
+            for chunk in chunks:
+                writer(chunk)
+            return writer.written
+    except FileError:
+        dest.unlink(missing_ok=True)
+        raise
 
 
 # --- pick-up -------------------------------------------------------------------------------------
