@@ -16,7 +16,7 @@ BINDERY = [sys.executable, "-m", "bindery"]
 def run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("BINDERY_")}
     clean.update({"BINDERY_VAR_DIR": str(tmp_path / "var"), **env})
-    return subprocess.run([*BINDERY, *args], env=clean, capture_output=True, text=True, timeout=60,
+    return subprocess.run([*BINDERY, *args], env=clean, capture_output=True, text=True, timeout=240,
                           stdin=subprocess.DEVNULL, check=False)
 
 

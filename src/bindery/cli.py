@@ -291,6 +291,8 @@ def cmd_config(config: Config, args: argparse.Namespace) -> int:
         return 0
     for field, value in vars(config).items():
         shown = "[set]" if field == "secret_key" else value
+        if field == "master_key":
+            shown = "[set]" if value else "[key file in the var folder]"
         if field.endswith("_db"):
             from bindery.ops.logs import redact_text
 
@@ -468,6 +470,16 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("token", metavar="ID_OR_PREFIX", help="row id, lookup id or bnd_<lookup> prefix")
     t.add_argument("--overlap-hours", type=int, default=24, metavar="N",
                    help="how long the old token keeps working (default 24, at most 720)")
+    from bindery.privacy.cli import register as register_privacy
+    from bindery.security.cli import register as register_security
+
+    register_security(sub, add)
+
+    register_privacy(sub, add)
+    # Integration engine: nodes, connectors, procedures, runs, keys (bindery.integration.commands).
+    from bindery.integration.commands import register as register_integration
+
+    register_integration(sub, add)
     p = add("config", cmd_config, "Show the effective configuration (secrets hidden).", setup=False)
     p.add_argument("--markdown", action="store_true", help="print the README's configuration table")
     p = add("manage", cmd_manage, "Run a Django management command (for maintenance).")

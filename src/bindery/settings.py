@@ -36,11 +36,14 @@ INSTALLED_APPS = [
     "bindery.security",
     "bindery.catalog",
     "bindery.sales",
+    "bindery.privacy",
     "bindery.api",
     "bindery.web",
+    "bindery.integration",
 ]
 
 MIDDLEWARE = [
+    "bindery.security.bruteforce.BlacklistMiddleware",
     "bindery.ops.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -50,6 +53,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "bindery.control.middleware.TenantScopeMiddleware",
+    "bindery.privacy.audit.PersonalDataAuditMiddleware",
     "bindery.api.middleware.ApiErrorShapeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -110,6 +114,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
+    "bindery.security.bruteforce.BruteForceGuardBackend",  # refuses before any password is hashed
     "bindery.accounts.backends.TenantUserBackend",
     "bindery.accounts.backends.OperatorBackend",
 ]
@@ -192,6 +197,21 @@ SILENCED_SYSTEM_CHECKS = [
     # Tenant users' e-mail is unique per tenant (a database constraint), and our backend looks
     # users up by tenant and e-mail together.
     "auth.W004",
+]
+
+# Integration engine: technologies load from these modules (each exposes TECHNOLOGY); node
+# credentials are sealed with the master keys (bindery.security.envelope).
+BINDERY_VAR_DIR = CONFIG.var_dir
+BINDERY_MASTER_KEY = CONFIG.master_key
+BINDERY_RUN_STALE_SECONDS = CONFIG.run_stale_seconds
+BINDERY_TRUSTED_PROXIES = CONFIG.trusted_proxies
+BINDERY_WAF_MODE = CONFIG.waf_mode
+BINDERY_WAF_PARANOIA = CONFIG.waf_paranoia
+BINDERY_WAF_THRESHOLD = CONFIG.waf_threshold
+BINDERY_TECHNOLOGIES = [
+    "bindery.technologies.hub",
+    "bindery.technologies.files",
+    "bindery.technologies.web_server",
 ]
 
 # Local-folder nodes of the files technology are confined to <VAR_DIR>/files/<tenant id>/.

@@ -4,9 +4,11 @@ from bindery.api.main import api
 from bindery.ops import admin as _ops_admin  # noqa: F401  (registers models on the ops site)
 from bindery.ops.admin_site import ops_site
 from bindery.ops.views import healthz
+from bindery.privacy.views import notice as privacy_notice
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("privacy-notice", privacy_notice, name="privacy_notice"),
     path("ops/", ops_site.urls),
     path("api/v1/", api.urls),
     path("", include("bindery.web.urls")),

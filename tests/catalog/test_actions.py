@@ -190,6 +190,7 @@ def _variant_of_variant() -> ProductData:
     (ProductData(sku="s" * 101), CatalogErrorCode.TOO_LONG, "sku"),
     (ProductData(sku="  "), CatalogErrorCode.REQUIRED, "sku"),
     (ProductData(sku="X", barcode_type="qr"), CatalogErrorCode.INVALID_CHOICE, "barcode_type"),
+    (ProductData(sku="X", barcode_type=["ean13"]), CatalogErrorCode.INVALID_CHOICE, "barcode_type"),
     (ProductData(sku="X", categories=["A||B"]), CatalogErrorCode.INVALID_VALUE, "categories[0]"),
     (ProductData(sku="X", images=[ImageData(url="javascript:alert(1)")]), CatalogErrorCode.INVALID_VALUE,
      "images[0].url"),

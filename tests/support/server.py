@@ -54,7 +54,7 @@ class Platform:
     def cert(self) -> Path:
         return self.var_dir / "tls" / "localhost.crt"
 
-    def bindery(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def bindery(self, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
         return subprocess.run([*BINDERY, *args], env=self.env, capture_output=True, text=True,
                               timeout=timeout, stdin=subprocess.DEVNULL, check=False)
 

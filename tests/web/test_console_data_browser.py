@@ -130,6 +130,22 @@ def test_data_pages_in_the_browser(browser: Browser, first_run: FirstRun, tmp_pa
         expect(page.locator("h1")).to_contain_text("marked")
         page.screenshot(path=tmp_path / "order_detail.png", full_page=True)
 
+        # The order page showed Ada's address: the access log says so. Then Ada asks to be erased.
+        page.get_by_role("link", name="Privacy", exact=True).click()
+        expect(page.locator("#access-log")).to_contain_text(f"/sales/orders/{order_id}/")
+        erase = page.locator("#erase-form")
+        erase.get_by_label("The person's e-mail address").fill("ADA@example.com")
+        erase.get_by_label("Reason").fill("request #77 by e-mail")
+        erase.get_by_label("I understand this cannot be undone").check()
+        with page.expect_navigation():
+            erase.get_by_role("button", name="Erase").click()
+        expect(page.get_by_role("status")).to_contain_text("Erased: 4 row(s)")
+        expect(page.locator("#access-log")).to_contain_text("request #77 by e-mail")
+        page.screenshot(path=tmp_path / "privacy.png", full_page=True)
+        page.goto(f"{url}/sales/orders/{order_id}/")
+        expect(page.locator("main")).to_contain_text("40.00")
+        expect(page.locator("main")).not_to_contain_text("Lovelace")
+
         assert not errors, "console errors:\n" + "\n".join(errors)
     finally:
         context.close()

@@ -125,6 +125,12 @@ def _add_routers() -> None:
     api.add_router("", catalog_reference.router)
     _add_catalog_error_handler()
     sales.register(api)
+    from bindery.api.routes import privacy
+
+    api.add_router("/privacy", privacy.router)
+    from bindery.api.routes import integration
+
+    integration.register(api)
 
 
 _add_routers()

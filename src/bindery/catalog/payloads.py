@@ -17,6 +17,7 @@ over 14 integer digits are refused with ``INVALID_DECIMAL`` naming the field.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -173,6 +174,8 @@ _BOOL_FIELDS = ("featured", "deleted")
 _url_validator = URLValidator(schemes=["http", "https"])
 
 
+# Both lookups below run for every field of every item of a bulk upsert; the answers never change.
+@functools.cache
 def _max_length(model: type[Model], name: str) -> int | None:
     max_length: int | None = getattr(model._meta.get_field(name), "max_length", None)
     return max_length
@@ -211,8 +214,17 @@ def check_amount(value: Any, field: str, *, negative_ok: bool) -> Decimal:
     return number
 
 
+@functools.cache
+def _choice_values(choices: Any) -> frozenset[Any]:
+    return frozenset(choices.values)
+
+
 def check_choice(value: Any, field: str, choices: Any) -> str:
-    if value not in choices.values:
+    try:
+        known = value in _choice_values(choices)
+    except TypeError:  # unhashable input (a list or an object from JSON) is simply not a choice
+        known = False
+    if not known:
         allowed = ", ".join(repr(v) for v in choices.values)
         raise CatalogError(CatalogErrorCode.INVALID_CHOICE, f"must be one of {allowed}", field=field)
     return str(value)

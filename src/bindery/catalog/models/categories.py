@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import F, Q
 
+from bindery.catalog.models.base import BulkTenantRow
 from bindery.catalog.models.fields import tenant_indexes
 from bindery.catalog.models.products import Product
 from bindery.control.tenancy import TenantOwnedModel
@@ -39,8 +40,9 @@ class Category(TenantOwnedModel):
         return self.path_key
 
 
-class ProductCategory(TenantOwnedModel):
-    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="category_links")
+class ProductCategory(BulkTenantRow):
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="category_links",
+                                db_index=False)
     category = models.ForeignKey(Category, on_delete=models.CASCADE, related_name="product_links")
 
     class Meta:
@@ -87,10 +89,11 @@ class AttributeValue(TenantOwnedModel):
         return self.value
 
 
-class ProductAttributeValue(TenantOwnedModel):
+class ProductAttributeValue(BulkTenantRow):
     """A product carries a value; a descriptive attribute may have several values on one product."""
 
-    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="attribute_links")
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="attribute_links",
+                                db_index=False)
     value = models.ForeignKey(AttributeValue, on_delete=models.CASCADE, related_name="product_links")
 
     class Meta:

@@ -1,25 +1,30 @@
 """Stock and price change logs: one row per changed value, written in the same transaction.
 
 They keep the SKU, warehouse key and price-list name as text so history survives deletions.
+Their links carry no database constraint: a log row is history, not a dependent of the product,
+and checking three foreign keys per logged change was a large share of a bulk upsert's commit
+(see docs/decisions/0003-catalog-bulk-writes.md). Django still nulls them when the target goes.
 """
 
 from __future__ import annotations
 
 from django.db import models
 
+from bindery.catalog.models.base import BulkTenantRow
 from bindery.catalog.models.fields import amount_field, currency_field
 from bindery.catalog.models.prices import PriceList
 from bindery.catalog.models.products import Product
 from bindery.catalog.models.stock import Warehouse
-from bindery.control.tenancy import TenantOwnedModel
 
 
-class StockChangeLog(TenantOwnedModel):
+class StockChangeLog(BulkTenantRow):
     """``old_quantity`` is None when the value was first set; no warehouse = the product's availability."""
 
     sku = models.CharField(max_length=100)
-    product = models.ForeignKey(Product, null=True, on_delete=models.SET_NULL, related_name="+")
-    warehouse = models.ForeignKey(Warehouse, null=True, on_delete=models.SET_NULL, related_name="+")
+    product = models.ForeignKey(Product, null=True, on_delete=models.SET_NULL, related_name="+",
+                                db_constraint=False)
+    warehouse = models.ForeignKey(Warehouse, null=True, on_delete=models.SET_NULL, related_name="+",
+                                  db_constraint=False)
     warehouse_key = models.CharField(max_length=100, blank=True)
     old_quantity = amount_field(null=True)
     new_quantity = amount_field()
@@ -33,12 +38,14 @@ class StockChangeLog(TenantOwnedModel):
         ]
 
 
-class PriceChangeLog(TenantOwnedModel):
+class PriceChangeLog(BulkTenantRow):
     """``old_*`` are None when the price was first set."""
 
     sku = models.CharField(max_length=100)
-    product = models.ForeignKey(Product, null=True, on_delete=models.SET_NULL, related_name="+")
-    price_list = models.ForeignKey(PriceList, null=True, on_delete=models.SET_NULL, related_name="+")
+    product = models.ForeignKey(Product, null=True, on_delete=models.SET_NULL, related_name="+",
+                                db_constraint=False)
+    price_list = models.ForeignKey(PriceList, null=True, on_delete=models.SET_NULL, related_name="+",
+                                   db_constraint=False)
     price_list_name = models.CharField(max_length=100)
     currency = currency_field()
     min_quantity = amount_field(default=1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import F, Q
 
+from bindery.catalog.models.base import BulkTenantRow
 from bindery.catalog.models.fields import amount_field, currency_field, tenant_indexes
 from bindery.catalog.models.products import Product
 from bindery.control.tenancy import TenantOwnedModel
@@ -41,14 +42,15 @@ class DiscountApplies(models.TextChoices):
     DATE_RANGE = "date_range", "between discount_from and discount_to"
 
 
-class Price(TenantOwnedModel):
+class Price(BulkTenantRow):
     """One price of a product in a list, from ``min_quantity`` up (a quantity tier).
 
     Net and gross are both stored, as sources send them: recomputing one from the other and the
     VAT rate would drift by rounding from what the ERP printed on its invoices.
     """
 
-    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="prices")
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="prices",
+                                db_index=False)
     price_list = models.ForeignKey(PriceList, on_delete=models.CASCADE, related_name="prices")
     min_quantity = amount_field(default=1)
     max_quantity = amount_field(null=True, blank=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import F, Q
 
+from bindery.catalog.models.base import BulkTenantRow
 from bindery.catalog.models.fields import amount_field, tenant_indexes
 from bindery.control.tenancy import TenantOwnedModel
 
@@ -33,7 +34,7 @@ class DimensionUnit(models.TextChoices):
     IN = "in", "inches"
 
 
-class Product(TenantOwnedModel):
+class Product(BulkTenantRow):
     """A product or, when ``parent`` is set, one variant of it; identified by SKU within a tenant.
 
     Stock may be negative: ERPs record overselling and backorders as negative availability, and
@@ -92,8 +93,9 @@ class Product(TenantOwnedModel):
         return self.sku
 
 
-class ProductImage(TenantOwnedModel):
-    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="images")
+class ProductImage(BulkTenantRow):
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="images",
+                                db_index=False)
     url = models.URLField(max_length=2000)
     thumbnail_url = models.URLField(max_length=2000, blank=True)
     position = models.PositiveIntegerField(default=0)
@@ -110,7 +112,8 @@ class ProductImage(TenantOwnedModel):
 class ProductAlternative(TenantOwnedModel):
     """A product's title and description for one language or one channel (blank = any)."""
 
-    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="alternatives")
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="alternatives",
+                                db_index=False)
     language = models.CharField(max_length=10, blank=True)
     channel_key = models.CharField(max_length=100, blank=True)
     title = models.CharField(max_length=255, blank=True)

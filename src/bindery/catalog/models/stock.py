@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
+from bindery.catalog.models.base import BulkTenantRow
 from bindery.catalog.models.fields import amount_field, tenant_indexes
 from bindery.catalog.models.products import Product
 from bindery.control.tenancy import TenantOwnedModel
@@ -32,10 +33,11 @@ class Warehouse(TenantOwnedModel):
         return self.key
 
 
-class StockLevel(TenantOwnedModel):
+class StockLevel(BulkTenantRow):
     """Quantity of a product in a warehouse; may be negative (oversold), see :class:`Product`."""
 
-    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="stock_levels")
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="stock_levels",
+                                db_index=False)
     warehouse = models.ForeignKey(Warehouse, on_delete=models.CASCADE, related_name="stock_levels")
     quantity = amount_field(default=0)
 
