@@ -211,7 +211,9 @@ BINDERY_WAF_PARANOIA = CONFIG.waf_paranoia
 BINDERY_WAF_THRESHOLD = CONFIG.waf_threshold
 BINDERY_TECHNOLOGIES = [
     "bindery.technologies.hub",
-    "bindery.technologies.files.technology",
+    "bindery.technologies.files",
+    "bindery.technologies.web_server",
 ]
+
 # Local-folder nodes of the files technology are confined to <VAR_DIR>/files/<tenant id>/.
 BINDERY_FILES_ROOT = CONFIG.var_dir / "files"

@@ -90,9 +90,16 @@ class Sftp:
     port: int
     host_key: str
     root: Path
+    disconnect: Any = None
+
+
+_connections: list[Any] = []
 
 
 class _Auth(asyncssh.SSHServer):
+    def connection_made(self, conn: Any) -> None:
+        _connections.append(conn)
+
     def password_auth_supported(self) -> bool:
         return True
 
@@ -100,9 +107,18 @@ class _Auth(asyncssh.SSHServer):
         return username == USER and password == PASSWORD
 
 
+class _SlowSftp(asyncssh.SFTPServer):
+    """Serves reads slowly, so a test can cut the connection mid-transfer."""
+
+    async def read(self, file_obj: Any, offset: int, size: int) -> bytes:
+        await asyncio.sleep(0.05)
+        return bytes(super().read(file_obj, offset, size))
+
+
 @contextmanager
-def sftp_server(root: Path) -> Iterator[Sftp]:
+def sftp_server(root: Path, *, slow: bool = False) -> Iterator[Sftp]:
     key = asyncssh.generate_private_key("ssh-ed25519")
+    factory = _SlowSftp if slow else asyncssh.SFTPServer
     loop = asyncio.new_event_loop()
     started = threading.Event()
     holder: dict[str, Any] = {}
@@ -113,7 +129,7 @@ def sftp_server(root: Path) -> Iterator[Sftp]:
         async def start() -> None:
             holder["server"] = await asyncssh.listen(
                 "127.0.0.1", 0, server_host_keys=[key], server_factory=_Auth,
-                sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=str(root).encode()))
+                sftp_factory=lambda chan: factory(chan, chroot=str(root).encode()))
             started.set()
 
         loop.run_until_complete(start())
@@ -124,14 +140,23 @@ def sftp_server(root: Path) -> Iterator[Sftp]:
     assert started.wait(30)
     server = holder["server"]
     port = server.sockets[0].getsockname()[1]
-    try:
-        yield Sftp(port, key.export_public_key().decode().strip(), root)
-    finally:
-        def stop() -> None:
-            server.close()
-            loop.stop()
+    def disconnect() -> None:
+        for conn in list(_connections):
+            loop.call_soon_threadsafe(conn.abort)
 
-        loop.call_soon_threadsafe(stop)
+    try:
+        yield Sftp(port, key.export_public_key().decode().strip(), root, disconnect)
+    finally:
+        async def shutdown() -> None:
+            server.close()
+            await server.wait_closed()
+            pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(shutdown(), loop).result(timeout=30)
+        loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
 
 
@@ -198,20 +223,27 @@ class Http:
     port: int
     root: Path
     uploads: dict[str, bytes]
+    scheme: str = "http"
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"{self.scheme}://127.0.0.1:{self.port}{path}"
 
 
 @contextmanager
-def http_server(root: Path) -> Iterator[Http]:
+def http_server(root: Path, *, tls_pem: Path | None = None) -> Iterator[Http]:
     uploads: dict[str, bytes] = {}
     handler = type("Handler", (_Handler,), {"root": root, "uploads": uploads})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    if tls_pem is not None:
+        import ssl
+
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(tls_pem)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     thread.start()
     try:
-        yield Http(server.server_address[1], root, uploads)
+        yield Http(server.server_address[1], root, uploads, "https" if tls_pem else "http")
     finally:
         server.shutdown()
         server.server_close()

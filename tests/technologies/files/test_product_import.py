@@ -198,3 +198,14 @@ def test_mapping_config_errors_name_fields() -> None:
     assert "config.mapping.fields.sku: Value error, give exactly one of column or constant" in message
     assert "config.mapping.prices.0.price_list: Field required" in message
     assert "config.batch_size: Input should be greater than or equal to 1" in message
+
+
+def test_nul_bytes_and_formula_cells_are_handled_per_row(catalog: LocalTenant, tmp_path: Path) -> None:
+    """A NUL inside a field is refused for that row; other rows (even '=cmd' text) import as plain text."""
+    path = tmp_path / "p.csv"
+    path.write_bytes(b"sku,name\nA1,ok\nA2,bad\x00name\nA3,=HYPERLINK(\"x\")\n")
+    mapping = {"fields": {"sku": {"column": "sku"}, "name": {"column": "name"}}}
+    result = import_products(catalog, path, {"file": {"format": "csv"}, "mapping": mapping}, actor=ACTOR)
+    assert result.created == 2
+    assert [(e.location, e.code) for e in result.errors] == [("line 3", "invalid_value")]
+    assert Product.objects.for_tenant(catalog).get(sku="A3").name == '=HYPERLINK("x")'

@@ -276,3 +276,68 @@ def test_ftp_disconnect_mid_transfer_leaves_the_claim_recoverable(tmp_path: Path
     assert caught.value.code == FileErrorCode.TRANSPORT
     assert (root / "in" / PROCESSING / "big.csv").read_bytes() == b"x" * 400_000
     assert not list(tmp_path.glob("*.download"))
+
+
+def test_a_crash_while_processing_returns_the_file_for_the_next_run(tmp_path: Path) -> None:
+    """Not the file's fault (cancelled run, database down): it goes back to the folder, not to failed/."""
+    root = tmp_path / "tenant"
+    transport = LocalTransport(root, "in")
+    (root / "in" / "a.csv").write_bytes(b"sku\n")
+
+    def handle(local: Path, name: str) -> None:
+        raise RuntimeError("database went away")
+
+    with pytest.raises(RuntimeError):
+        pick_up(transport, handle, spool=tmp_path, max_bytes=100)
+    assert (root / "in" / "a.csv").read_bytes() == b"sku\n"
+    assert not list((root / "in" / PROCESSING).iterdir())
+    assert not (root / "in" / FAILED).exists() or not list((root / "in" / FAILED).iterdir())
+
+
+def test_https_fetch_verifies_the_certificate(tmp_path: Path) -> None:
+    """HTTPS with the server's CA configured works; without it (system store) the download is refused."""
+    (tmp_path / "products.csv").write_bytes(b"sku\nA1\n")
+    pem, cert_pem = self_signed(tmp_path)
+    with http_server(tmp_path, tls_pem=pem) as server:
+        trusted = HttpOptions(allow_private=True, timeout=30, ca_pem=cert_pem)
+        assert http_fetch(server.url("/files/products.csv"), tmp_path / "out", max_bytes=100, options=trusted) == 7
+        with pytest.raises(FileError) as caught:
+            http_fetch(server.url("/files/products.csv"), tmp_path / "out2", max_bytes=100, options=LOOPBACK)
+        assert caught.value.code == FileErrorCode.TRANSPORT
+        assert not (tmp_path / "out2").exists()
+
+
+def test_sftp_disconnect_mid_transfer_leaves_the_claim_recoverable(tmp_path: Path) -> None:
+    """The SFTP connection drops during a slow download: a transport error, the file stays in processing/."""
+    import threading
+
+    root = tmp_path / "server"
+    (root / "in").mkdir(parents=True)
+    (root / "in" / "big.csv").write_bytes(b"y" * 2_000_000)
+    with sftp_server(root, slow=True) as sftp:
+        transport = SftpTransport("127.0.0.1", port=sftp.port, username=USER, password=PASSWORD,
+                                  host_key=sftp.host_key, folder="in", timeout=60)
+        killer = threading.Timer(0.5, sftp.disconnect)
+        killer.start()
+        try:
+            with pytest.raises(FileError) as caught:
+                pick_up(transport, lambda local, name: name, spool=tmp_path, max_bytes=10_000_000)
+        finally:
+            killer.join()
+            transport.close()
+    assert caught.value.code == FileErrorCode.TRANSPORT
+    assert (root / "in" / PROCESSING / "big.csv").stat().st_size == 2_000_000
+    assert not list(tmp_path.glob("*.download"))
+
+
+def test_upload_is_spooled_under_the_cap(tmp_path: Path) -> None:
+    from bindery.technologies.files.transports import save_upload
+
+    dest = tmp_path / "upload"
+    assert save_upload([b"sku\n", b"A1\n"], dest, max_bytes=10, name="products.csv") == 7
+    with pytest.raises(FileError) as caught:
+        save_upload(iter([b"x" * 6, b"y" * 6]), dest, max_bytes=10, name="products.csv")
+    assert caught.value.code == FileErrorCode.TOO_LARGE
+    assert not dest.exists()
+    with pytest.raises(FileError):
+        save_upload([b"x"], dest, max_bytes=10, name="../../etc/cron.d/x")

@@ -36,7 +36,7 @@ import socket
 import ssl
 import stat
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Protocol, TypeVar
@@ -441,6 +441,27 @@ class SftpTransport:
             self.loop.close()
 
 
+# --- upload --------------------------------------------------------------------------------------
+
+
+def save_upload(chunks: Iterable[bytes], dest: Path, *, max_bytes: int, name: str) -> int:
+    """Spool an uploaded file (e.g. Django's ``UploadedFile.chunks()``) to ``dest`` under the size cap.
+
+    Over the cap, the partial file is removed and ``too_large`` raised; the caller then passes
+    ``dest`` to the importer like any fetched file.
+    """
+    check_name(name)
+    try:
+        with dest.open("wb") as out:
+            writer = _CappedWriter(out, max_bytes, name)
+            for chunk in chunks:
+                writer(chunk)
+            return writer.written
+    except FileError:
+        dest.unlink(missing_ok=True)
+        raise
+
+
 # --- pick-up -------------------------------------------------------------------------------------
 
 
@@ -456,8 +477,9 @@ def pick_up(transport: FolderTransport, handle: Callable[[Path, str], T], *, spo
             pattern: str = "*", limit: int = 100) -> list[PickedFile]:
     """Claim, download and process each matching file once; file it in processed/ or failed/.
 
-    ``handle(local_path, name)`` processes one file; a :class:`FileError` it raises files the
-    file in failed/ (other exceptions too, and are then re-raised after filing).
+    ``handle(local_path, name)`` processes one file; a :class:`FileError` it raises (the file is
+    bad) files it in failed/. Any other exception (the run was cancelled, the database is down)
+    puts the file back where it was found, for the next run, and is re-raised.
     """
     picked: list[PickedFile] = []
     for remote in transport.list():
@@ -487,20 +509,20 @@ def pick_up(transport: FolderTransport, handle: Callable[[Path, str], T], *, spo
                 outcome.result = handle(local, remote.name)
         except FileError as error:
             outcome.error = error
-        except Exception as error:  # filed as failed, then re-raised for the run to record
-            outcome.error = FileError(FileErrorCode.TRANSPORT, f"processing failed: {type(error).__name__}",
-                                      file=remote.name)
+        except Exception as error:  # not the file's fault (cancelled run, database down): retried next run
             crash = error
         finally:
             local.unlink(missing_ok=True)
+        if crash is not None:
+            # Writes are idempotent, so taking the whole file again next run is safe.
+            transport.move(claimed, src=PROCESSING, dst="", new_name=remote.name)
+            raise crash
         destination = FAILED if outcome.error else PROCESSED
         outcome.moved_to = f"{destination}/" + transport.move(claimed, src=PROCESSING, dst=destination,
                                                              new_name=timestamped(claimed))
         logger.info("file picked up", extra={"event": "files.picked_up", "file": remote.name,
                                              "outcome": destination})
         picked.append(outcome)
-        if crash is not None:
-            raise crash
     return picked
 
 
@@ -533,7 +555,8 @@ class HttpOptions:
     timeout: float = 30.0
     max_redirects: int = 3
     allow_private: bool = False
-    verify: bool | str = True  # True, False (logged per node) or a CA bundle path
+    verify: bool = True  # turning it off is a per-node choice the engine logs
+    ca_pem: str | None = None  # trust these certificates instead of the system store
     headers: tuple[tuple[str, str], ...] = ()
 
 
@@ -550,7 +573,8 @@ def _checked_url(url: str, options: HttpOptions) -> str:
 def _client(options: HttpOptions) -> Iterator[Any]:
     import httpx
 
-    with httpx.Client(timeout=options.timeout, verify=options.verify, follow_redirects=False,
+    with httpx.Client(timeout=options.timeout, verify=tls_context(verify=options.verify, ca_pem=options.ca_pem),
+                      follow_redirects=False,
                       headers=dict(options.headers)) as client:
         yield client
 
