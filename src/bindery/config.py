@@ -69,6 +69,8 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("BINDERY_WORKER_THREADS", "2", "Job worker threads."),
     Variable("BINDERY_LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR."),
     Variable("BINDERY_DEMO", "true", "`bindery run` creates a demo tenant with an owner account on first start."),
+    Variable("BINDERY_DIRECTORY_TTL", "30",
+             "Seconds a host trusts its cached copy of the tenant directory before asking the control plane again."),
 )
 _BY_NAME = {v.name: v for v in VARIABLES}
 
@@ -111,6 +113,7 @@ class Config:
     worker_threads: int
     log_level: str
     demo: bool
+    directory_ttl: int = 30
 
     @property
     def tls_dir(self) -> Path:
@@ -320,6 +323,7 @@ def load(env: Mapping[str, str] | None = None, *, create: bool = True) -> Config
         worker_threads=_int(env, "BINDERY_WORKER_THREADS", 2, low=1, high=64),
         log_level=_choice(env, "BINDERY_LOG_LEVEL", "INFO", LOG_LEVELS),
         demo=_bool(env, "BINDERY_DEMO", True),
+        directory_ttl=_int(env, "BINDERY_DIRECTORY_TTL", 30, low=0, high=86400),
     )
 
 

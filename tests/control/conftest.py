@@ -78,3 +78,13 @@ def host_database_url(tmp_path: Path, request: pytest.FixtureRequest
         with psycopg.connect(**kwargs) as conn:
             for name in made:
                 conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_directory() -> Iterator[None]:
+    """Each test starts and ends with an empty directory cache (tenant ids repeat across tests)."""
+    from bindery.control import directory
+
+    directory.clear()
+    yield
+    directory.clear()

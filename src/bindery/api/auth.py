@@ -28,9 +28,11 @@ def authenticate_request(request: HttpRequest) -> ApiToken | None:
     token = authenticate_api_token(raw) if raw else None
     setattr(request, _CHECKED, token)
     if token is not None:
+        # Routing first: a tenant served elsewhere gets a redirect (and its token's use is
+        # recorded by the host that owns it).
+        enter_request_scope(request, token.tenant_id)
         do_record_token_use(token, request.META.get("REMOTE_ADDR"))
         request.tenant = token.tenant  # type: ignore[attr-defined]
-        enter_request_scope(request, token.tenant_id)
     return token
 
 
