@@ -64,6 +64,16 @@ def test_provision_place_and_retire(tmp_path: Path) -> None:
     assert "sqlite" not in listing  # database URLs are never printed
     assert "eu-a" in ok(tmp_path, "tenants", "list")
     assert "still serves 1 tenants (first)" in refused(tmp_path, "hosts", "retire", "eu-a")
+    moved = ok(tmp_path, "tenants", "move", "first", "--to", "eu-b")
+    assert "every table verified" in moved
+    assert "already on eu-b" in refused(tmp_path, "tenants", "move", "first", "--to", "eu-b")
+    assert "1 old copies pruned" in ok(tmp_path, "tenants", "prune-moved")
+    with sqlite3.connect(db_a) as conn:
+        assert conn.execute("SELECT count(*) FROM catalog_product").fetchone()[0] == 0
+    with sqlite3.connect(db_b) as conn:
+        assert conn.execute("SELECT count(*) FROM catalog_product").fetchone()[0] == 1500
+    assert "0 tenants moved" in ok(tmp_path, "hosts", "drain", "eu-a")
+    assert "retired" in ok(tmp_path, "hosts", "retire", "eu-a")
     assert "no active shared host in FR" in refused(tmp_path, "tenants", "create", "french", "--country", "FR")
     assert "no empty dedicated host" in refused(tmp_path, "tenants", "create", "solo", "--dedicated")
     assert "no host 'nope'" in refused(tmp_path, "tenants", "create", "x", "--host", "nope")

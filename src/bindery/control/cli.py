@@ -128,6 +128,42 @@ def cmd_tenants_list(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tenants_move(config: Config, args: argparse.Namespace) -> int:
+    from bindery.control.hosts import access_host
+    from bindery.control.models import Tenant
+    from bindery.control.moves import do_move_tenant
+
+    tenant = Tenant.objects.filter(slug=args.slug).first()
+    if tenant is None:
+        raise _failed(f"no tenant {args.slug!r}")
+    target = _control_call(access_host, args.to)
+    move = _control_call(do_move_tenant, tenant, target, actor="cli", progress=_out)
+    window = (move.unfenced_at - move.fenced_at).total_seconds() if move.fenced_at and move.unfenced_at else 0
+    _out(f"Tenant {tenant.slug} moved to {target.name}: {move.rows_copied} rows copied, every table verified; "
+         f"writes paused {window:.2f} s. Prune the old copy with 'bindery tenants prune-moved'.")
+    return 0
+
+
+def cmd_tenants_prune(config: Config, args: argparse.Namespace) -> int:
+    from bindery.control.moves import do_prune_moved
+
+    pruned = _control_call(do_prune_moved, actor="cli")
+    for move in pruned:
+        _out(f"Pruned {move.tenant.slug} from {move.source.name}.")
+    _out(f"{len(pruned)} old copies pruned.")
+    return 0
+
+
+def cmd_hosts_drain(config: Config, args: argparse.Namespace) -> int:
+    from bindery.control.hosts import access_host
+    from bindery.control.moves import do_drain_host
+
+    host = _control_call(access_host, args.name)
+    moved = _control_call(do_drain_host, host, actor="cli", progress=_out)
+    _out(f"Host {host.name} drained: {len(moved)} tenants moved and verified.")
+    return 0
+
+
 def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     p = add("datacenters", cmd_datacenters_list, "Manage datacenters (sites hosts run in, with their country).")
     ps = p.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -141,7 +177,7 @@ def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     q.set_defaults(func=cmd_datacenters_list)
 
     p = add("hosts", cmd_hosts_list, "Manage delivery hosts: add (creates and migrates the database), list "
-            "with measured load, retire.")
+            "with measured load, drain, retire.")
     ps = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     q = ps.add_parser("add", help="create the host's database if missing, migrate it and register the host")
     q.add_argument("name")
@@ -154,11 +190,15 @@ def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     q.set_defaults(func=cmd_hosts_add)
     q = ps.add_parser("list", help="hosts with their tenants, load against capacity and move recommendations")
     q.set_defaults(func=cmd_hosts_list)
+    q = ps.add_parser("drain", help="stop placing tenants on a host and move every tenant away")
+    q.add_argument("name")
+    q.set_defaults(func=cmd_hosts_drain)
     q = ps.add_parser("retire", help="retire an empty host (refused while tenants remain)")
     q.add_argument("name")
     q.set_defaults(func=cmd_hosts_retire)
 
-    p = add("tenants", cmd_tenants_list, "Manage tenants' placement: create on the least-loaded eligible host, list.")
+    p = add("tenants", cmd_tenants_list, "Manage tenants' placement: create on the least-loaded eligible host, "
+            "move, prune moved copies, list.")
     ps = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     q = ps.add_parser("create", help="create a tenant on the least-loaded eligible host (or --host)")
     q.add_argument("slug")
@@ -169,5 +209,12 @@ def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     q.add_argument("--country", action="append", metavar="CC",
                    help="allowed country for the tenant's data (repeatable; default anywhere)")
     q.set_defaults(func=cmd_tenants_create)
+    q = ps.add_parser("move", help="move a tenant to another host (copy, catch up, fence, verify, switch); "
+                      "run again to resume a move that stopped")
+    q.add_argument("slug")
+    q.add_argument("--to", required=True, metavar="HOST")
+    q.set_defaults(func=cmd_tenants_move)
+    q = ps.add_parser("prune-moved", help="delete the fenced old copies of finished moves")
+    q.set_defaults(func=cmd_tenants_prune)
     q = ps.add_parser("list", help="tenants with their host, epoch and residency")
     q.set_defaults(func=cmd_tenants_list)

@@ -188,9 +188,13 @@ def check_host_eligible(host: Host, tenant: Tenant) -> None:
 
 def choose_host(*, allowed_countries: list[str], dedicated: bool) -> Host:
     """Return the eligible host with the lowest measured load relative to its capacity."""
+    return choose_host_excluding(None, allowed_countries=allowed_countries, dedicated=dedicated)
+
+
+def choose_host_excluding(excluded: Host | None, *, allowed_countries: list[str], dedicated: bool) -> Host:
     from bindery.control.load import measure_host
 
-    candidates = eligible_hosts(allowed_countries=allowed_countries, dedicated=dedicated)
+    candidates = eligible_hosts(allowed_countries=allowed_countries, dedicated=dedicated, exclude=excluded)
     if not candidates:
         where = f" in {', '.join(allowed_countries)}" if allowed_countries else ""
         kind = "empty dedicated" if dedicated else "active shared"
