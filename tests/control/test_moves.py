@@ -177,3 +177,25 @@ def test_drain_moves_every_tenant_away(host_database_url: UrlFactory) -> None:
     local.refresh_from_db()
     assert local.state == HostState.DRAINING
     assert do_retire_host(local, actor="test").state == HostState.RETIRED
+
+
+@pytest.mark.django_db(databases="__all__")
+def test_deletes_and_silent_updates_before_the_fence_are_carried(tenant: LocalTenant, host_database_url: UrlFactory,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A row deleted and a bulk update that leaves modified_at alone after the copy still arrive:
+    verification finds the differing tables and re-syncs them before the switch."""
+    _fill(tenant, 5)
+    extra = do_create_warehouse(tenant, "extra", name="Extra", actor="test")
+    target = _target(host_database_url)
+
+    def meddle(reached: str) -> None:
+        if reached == "cutover":  # after the catch-up, before the fence
+            Warehouse.objects.for_tenant(tenant).filter(pk=extra.pk).delete()
+            Product.objects.for_tenant(tenant).update(name="Renamed quietly")
+
+    monkeypatch.setattr(moves, "after_step", meddle)
+    moves.do_move_tenant(Tenant.objects.get(pk=tenant.pk), target, actor="test")
+    dst = alias_for_host(target)
+    assert not Warehouse.objects.using(dst).for_tenant(tenant.pk).filter(pk=extra.pk).exists()
+    assert set(Product.objects.using(dst).for_tenant(tenant.pk).values_list("name", flat=True)) == {"Renamed quietly"}
+    _assert_identical(tenant.pk, "default", dst)

@@ -159,6 +159,59 @@ def _delete_ids(alias: str, model: type[models.Model], ids: Iterable[Any]) -> in
     return len(ids)
 
 
+def _both_postgres(src: str, dst: str) -> bool:
+    return connections[src].vendor == connections[dst].vendor == "postgresql"
+
+
+def _copy_table(src: str, dst: str, model: type[models.Model], tenant_id: Any) -> int:
+    """Copy the tenant's rows of one table in one target transaction; return how many.
+
+    The target's rows of the tenant are deleted first, so a copy that ran but was not
+    checkpointed (the mover died just after) is simply done again. Between two PostgreSQL
+    hosts the rows stream with ``COPY``; otherwise in batches of upserts.
+    """
+    with transaction.atomic(using=dst):
+        _delete_ids(dst, model, _ids(dst, model, tenant_id))
+        if not _both_postgres(src, dst):
+            copied = 0
+            for batch in _rows(src, model, tenant_id):
+                _upsert(dst, model, batch)
+                copied += len(batch)
+            return copied
+        quote = connections[src].ops.quote_name
+        cols = ", ".join(quote(f.column) for f in _columns(model))
+        table = quote(model._meta.db_table)
+        source_sql = f"COPY (SELECT {cols} FROM {table} WHERE tenant_id = %s) TO STDOUT"  # noqa: S608  (registry names)
+        connections[src].ensure_connection()
+        connections[dst].ensure_connection()
+        # Row-level security refuses COPY FROM into the table itself: stage, then INSERT ... SELECT.
+        stage = quote(f"move_stage_{model._meta.db_table}")
+        with connections[dst].cursor() as cursor:
+            cursor.execute(f"CREATE TEMP TABLE {stage} (LIKE {table}) ON COMMIT DROP")
+        with connections[src].connection.cursor() as out_cursor, \
+                connections[dst].connection.cursor() as in_cursor, \
+                out_cursor.copy(source_sql, [tenant_id]) as out, \
+                in_cursor.copy(f"COPY {stage} ({cols}) FROM STDIN") as into:
+            for data in out:
+                into.write(data)
+        with connections[dst].cursor() as cursor:
+            cursor.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage}")  # noqa: S608  (registry names)
+        return len(_ids(dst, model, tenant_id))
+
+
+def _sql_digest(alias: str, model: type[models.Model], tenant_id: Any) -> tuple[int, str]:
+    """(count, md5 over every row's text in id order), computed by PostgreSQL itself."""
+    conn = connections[alias]
+    quote = conn.ops.quote_name
+    cols = ", ".join(quote(f.column) for f in _columns(model))
+    pk = quote(model._meta.pk.column)
+    with conn.cursor() as cursor:
+        cursor.execute(f"SELECT count(*), coalesce(md5(string_agg(md5(ROW({cols})::text), '' ORDER BY {pk})), '') "  # noqa: S608
+                       f"FROM {quote(model._meta.db_table)} WHERE tenant_id = %s", [tenant_id])
+        count, digest = cursor.fetchone()
+    return int(count), str(digest)
+
+
 def table_digest(alias: str, model: type[models.Model], tenant_id: Any) -> tuple[int, str]:
     """Return (row count, SHA-256 over every row in id order) of the tenant's rows."""
     digest = hashlib.sha256()
@@ -170,12 +223,13 @@ def table_digest(alias: str, model: type[models.Model], tenant_id: Any) -> tuple
     return count, digest.hexdigest()
 
 
-def _sync_changes(src: str, dst: str, tenant_id: Any, since: dt.datetime | None) -> int:
+def _sync_changes(src: str, dst: str, tenant_id: Any, since: dt.datetime | None, *,
+                  only: list[type[models.Model]] | None = None, deletions: bool = True) -> int:
     """One catch-up round in one target transaction; return how many rows changed."""
     changed = 0
-    ordered = tenant_models()
+    ordered = [m for m in tenant_models() if only is None or m in only]
     with transaction.atomic(using=dst):
-        for model in reversed(ordered):  # deletions first, children before parents
+        for model in reversed(ordered) if deletions else ():  # deletions first, children before parents
             gone = _ids(dst, model, tenant_id) - _ids(src, model, tenant_id)
             changed += _delete_ids(dst, model, gone)
         for model in ordered:
@@ -250,11 +304,7 @@ def do_move_tenant(tenant: Tenant, target: Host, *, actor: Any,
                 table = model._meta.db_table
                 if table in move.checkpoint["tables"]:
                     continue
-                copied = 0
-                with transaction.atomic(using=dst):
-                    for batch in _rows(src, model, tenant.pk):
-                        _upsert(dst, model, batch)
-                        copied += len(batch)
+                copied = _copy_table(src, dst, model, tenant.pk)
                 move.checkpoint["tables"][table] = copied
                 move.rows_copied += copied
                 say(f"copied {table}: {copied} rows")
@@ -277,14 +327,16 @@ def do_move_tenant(tenant: Tenant, target: Host, *, actor: Any,
                 _checkpoint(move, MoveStep.CUTOVER, fenced_at=move.fenced_at)
             fence_tenant(src, tenant.pk, epoch=epoch + 1)
             since = dt.datetime.fromisoformat(move.checkpoint.get("synced_since", move.checkpoint["copy_started"]))
-            _sync_changes(src, dst, tenant.pk, since - MARGIN)
+            # Only changed rows here: deletions show up as a differing table in verify.
+            _sync_changes(src, dst, tenant.pk, since - MARGIN, deletions=False)
             _checkpoint(move, MoveStep.VERIFY)
         if move.step == MoveStep.VERIFY:
             report = _verify(src, dst, tenant.pk)
             differing = [table for table, (a, b) in report.items() if a != b]
             if differing:
                 say(f"re-syncing in full: {', '.join(differing)}")
-                _sync_changes(src, dst, tenant.pk, None)
+                _sync_changes(src, dst, tenant.pk, None,
+                              only=[m for m in tenant_models() if m._meta.db_table in differing])
                 report = _verify(src, dst, tenant.pk)
                 differing = [table for table, (a, b) in report.items() if a != b]
             if differing:
@@ -313,8 +365,8 @@ def do_move_tenant(tenant: Tenant, target: Host, *, actor: Any,
 
 
 def _verify(src: str, dst: str, tenant_id: Any) -> dict[str, tuple[tuple[int, str], tuple[int, str]]]:
-    return {m._meta.db_table: (table_digest(src, m, tenant_id), table_digest(dst, m, tenant_id))
-            for m in tenant_models()}
+    digest = _sql_digest if _both_postgres(src, dst) else table_digest
+    return {m._meta.db_table: (digest(src, m, tenant_id), digest(dst, m, tenant_id)) for m in tenant_models()}
 
 
 def _fail(move: TenantMove, src: str, epoch: int, error: str) -> None:
