@@ -95,6 +95,8 @@ NOT_PERSONAL: dict[str, tuple[str, ...]] = {
     "security.ApiToken": ("name",),
     "control.Tenant": ("name",),
     "control.LocalTenant": ("name",),
+    "control.Datacenter": ("name", "country"),
+    "control.Host": ("name",),
     "privacy.Incident": ("title",),
 }
 
