@@ -365,8 +365,26 @@ def do_move_tenant(tenant: Tenant, target: Host, *, actor: Any,
 
 
 def _verify(src: str, dst: str, tenant_id: Any) -> dict[str, tuple[tuple[int, str], tuple[int, str]]]:
-    digest = _sql_digest if _both_postgres(src, dst) else table_digest
-    return {m._meta.db_table: (digest(src, m, tenant_id), digest(dst, m, tenant_id)) for m in tenant_models()}
+    """Digest every table on both hosts; between PostgreSQL hosts both sides work at once."""
+    ordered = tenant_models()
+    if not _both_postgres(src, dst):
+        return {m._meta.db_table: (table_digest(src, m, tenant_id), table_digest(dst, m, tenant_id))
+                for m in ordered}
+
+    def target_side() -> list[tuple[int, str]]:
+        try:
+            return [_sql_digest(dst, m, tenant_id) for m in ordered]
+        finally:
+            connections[dst].close()  # this thread's own connection
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    # The source side stays on this thread's connection (it may be inside a transaction).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        target = pool.submit(target_side)
+        source = [_sql_digest(src, m, tenant_id) for m in ordered]
+        pairs = zip(source, target.result(), strict=True)
+    return {m._meta.db_table: pair for m, pair in zip(ordered, pairs, strict=True)}
 
 
 def _fail(move: TenantMove, src: str, epoch: int, error: str) -> None:
