@@ -48,3 +48,11 @@ def other_tenant(db: None) -> LocalTenant:
 @pytest.fixture
 def owner(tenant: LocalTenant) -> User:
     return do_create_user(tenant, "owner@acme.example", PASSWORD, role=Role.OWNER, actor="test")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_ban_cache() -> None:
+    """Each test starts without another test's bans in the process-wide blacklist copy."""
+    from bindery.security.bruteforce import BannedSources
+
+    BannedSources.forget()

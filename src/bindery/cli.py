@@ -291,6 +291,8 @@ def cmd_config(config: Config, args: argparse.Namespace) -> int:
         return 0
     for field, value in vars(config).items():
         shown = "[set]" if field == "secret_key" else value
+        if field == "master_key":
+            shown = "[set]" if value else "[key file in the var folder]"
         if field.endswith("_db"):
             from bindery.ops.logs import redact_text
 
@@ -469,8 +471,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--overlap-hours", type=int, default=24, metavar="N",
                    help="how long the old token keeps working (default 24, at most 720)")
     from bindery.privacy.cli import register as register_privacy
+    from bindery.security.cli import register as register_security
+
+    register_security(sub, add)
 
     register_privacy(sub, add)
+    # Integration engine: nodes, connectors, procedures, runs, keys (bindery.integration.commands).
+    from bindery.integration.commands import register as register_integration
+
+    register_integration(sub, add)
     from bindery.control.cli import register as register_control
 
     register_control(sub, add)

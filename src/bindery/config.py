@@ -69,6 +69,18 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("BINDERY_WORKER_THREADS", "2", "Job worker threads."),
     Variable("BINDERY_LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR."),
     Variable("BINDERY_DEMO", "true", "`bindery run` creates a demo tenant with an owner account on first start."),
+    Variable("BINDERY_MASTER_KEY", "generated into `<VAR_DIR>/master_key`",
+             "Master keys wrapping the data keys of stored node credentials: comma-separated base64url "
+             "32-byte keys, the current one first, older ones kept for unwrapping until `bindery keys rotate`.",
+             secret=True),
+    Variable("BINDERY_RUN_STALE_SECONDS", "120",
+             "A running integration run without a heartbeat for this long is retried or failed."),
+    Variable("BINDERY_TRUSTED_PROXIES", "",
+             "Comma-separated IPs/CIDRs of reverse proxies whose `X-Forwarded-For` is believed "
+             "(read right to left); empty: the socket peer is the client."),
+    Variable("BINDERY_WAF_MODE", "block", "Application firewall: `block`, `detect` (log only) or `off`."),
+    Variable("BINDERY_WAF_PARANOIA", "1", "Application firewall paranoia level, 1 (fewest false positives) to 4."),
+    Variable("BINDERY_WAF_THRESHOLD", "5", "Anomaly score at which the application firewall blocks a request."),
     Variable("BINDERY_DIRECTORY_TTL", "30",
              "Seconds a host trusts its cached copy of the tenant directory before asking the control plane again."),
 )
@@ -113,6 +125,12 @@ class Config:
     worker_threads: int
     log_level: str
     demo: bool
+    master_key: str | None = None
+    run_stale_seconds: int = 120
+    trusted_proxies: tuple[str, ...] = ()
+    waf_mode: str = "block"
+    waf_paranoia: int = 1
+    waf_threshold: int = 5
     directory_ttl: int = 30
 
     @property
@@ -207,6 +225,17 @@ def _hosts(value: str) -> tuple[str, ...]:
     return tuple(h.strip() for h in value.split(",") if h.strip())
 
 
+def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Parse a comma-separated list of IP addresses or CIDR networks; keep their normal form."""
+    import ipaddress
+
+    parts = [p.strip() for p in (_raw(env, name) or "").split(",") if p.strip()]
+    try:
+        return tuple(str(ipaddress.ip_network(p, strict=False)) for p in parts)
+    except ValueError as exc:
+        raise ConfigError(name, f"not an IP address or network: {exc}") from None
+
+
 def _bind(env: Mapping[str, str]) -> str:
     value = _raw(env, "BINDERY_BIND") or "127.0.0.1"
     try:
@@ -261,6 +290,19 @@ def _tls_files(env: Mapping[str, str]) -> tuple[Path | None, Path | None]:
         if not os.access(value, os.R_OK) or not Path(value).is_file():
             raise ConfigError(name, f"cannot read {value}")
     return Path(cert), Path(key)
+
+
+def _master_key(env: Mapping[str, str]) -> str | None:
+    value = _raw(env, "BINDERY_MASTER_KEY")
+    if not value:
+        return None
+    from bindery.security.envelope import EnvelopeError, Keyring
+
+    try:
+        Keyring.from_text(value)
+    except EnvelopeError as exc:
+        raise ConfigError("BINDERY_MASTER_KEY", str(exc)) from None
+    return value
 
 
 def load(env: Mapping[str, str] | None = None, *, create: bool = True) -> Config:
@@ -323,6 +365,12 @@ def load(env: Mapping[str, str] | None = None, *, create: bool = True) -> Config
         worker_threads=_int(env, "BINDERY_WORKER_THREADS", 2, low=1, high=64),
         log_level=_choice(env, "BINDERY_LOG_LEVEL", "INFO", LOG_LEVELS),
         demo=_bool(env, "BINDERY_DEMO", True),
+        master_key=_master_key(env),
+        run_stale_seconds=_int(env, "BINDERY_RUN_STALE_SECONDS", 120, low=5, high=86400),
+        trusted_proxies=_networks(env, "BINDERY_TRUSTED_PROXIES"),
+        waf_mode=_choice(env, "BINDERY_WAF_MODE", "block", ("block", "detect", "off")),
+        waf_paranoia=_int(env, "BINDERY_WAF_PARANOIA", 1, low=1, high=4),
+        waf_threshold=_int(env, "BINDERY_WAF_THRESHOLD", 5, low=1, high=1000),
         directory_ttl=_int(env, "BINDERY_DIRECTORY_TTL", 30, low=0, high=86400),
     )
 

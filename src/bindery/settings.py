@@ -40,9 +40,11 @@ INSTALLED_APPS = [
     "bindery.privacy",
     "bindery.api",
     "bindery.web",
+    "bindery.integration",
 ]
 
 MIDDLEWARE = [
+    "bindery.security.bruteforce.BlacklistMiddleware",
     "bindery.ops.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -113,6 +115,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
+    "bindery.security.bruteforce.BruteForceGuardBackend",  # refuses before any password is hashed
     "bindery.accounts.backends.TenantUserBackend",
     "bindery.accounts.backends.OperatorBackend",
 ]
@@ -195,4 +198,17 @@ SILENCED_SYSTEM_CHECKS = [
     # Tenant users' e-mail is unique per tenant (a database constraint), and our backend looks
     # users up by tenant and e-mail together.
     "auth.W004",
+]
+
+# Integration engine: technologies load from these modules (each exposes TECHNOLOGY); node
+# credentials are sealed with the master keys (bindery.security.envelope).
+BINDERY_VAR_DIR = CONFIG.var_dir
+BINDERY_MASTER_KEY = CONFIG.master_key
+BINDERY_RUN_STALE_SECONDS = CONFIG.run_stale_seconds
+BINDERY_TRUSTED_PROXIES = CONFIG.trusted_proxies
+BINDERY_WAF_MODE = CONFIG.waf_mode
+BINDERY_WAF_PARANOIA = CONFIG.waf_paranoia
+BINDERY_WAF_THRESHOLD = CONFIG.waf_threshold
+BINDERY_TECHNOLOGIES = [
+    "bindery.technologies.hub",
 ]

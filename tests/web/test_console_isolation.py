@@ -17,6 +17,9 @@ from django.urls import URLPattern, reverse
 
 from bindery.catalog.models import Category, Price, PriceList, Product, StockLevel, Warehouse
 from bindery.control.models import LocalTenant
+from bindery.integration.actions import do_create_connector, do_create_node, do_create_procedure, do_enqueue_run
+from bindery.integration.models import Connector, Procedure, Run
+from bindery.integration.runner import execute_run
 from bindery.sales.models import Customer, Order, Shipment
 from bindery.security.actions import do_create_api_token
 from bindery.security.models import ApiToken
@@ -38,12 +41,30 @@ class TenantB:
     token: ApiToken
 
 
+def _b_integration(b: TenantB) -> tuple[Connector, Procedure, Run]:
+    """B's connector, procedure and a finished run of it, made through the actions on first use."""
+    tenant = b.token.tenant
+    connector = Connector.objects.for_tenant(tenant).filter(name="globex-connector").first()
+    if connector is None:
+        node = do_create_node(tenant, "globex-node", "hub", actor="test")
+        connector = do_create_connector(tenant, "globex-connector", node, "stock_copy",
+                                        config={"source_warehouse": "globex-wh", "target_warehouse": "x"},
+                                        actor="test")
+        do_create_procedure(tenant, "globex-procedure", [connector], actor="test")
+        execute_run(do_enqueue_run(connector=connector, actor="test").pk, heartbeat=False)
+    return (connector, Procedure.objects.for_tenant(tenant).get(name="globex-procedure"),
+            Run.objects.for_tenant(tenant).get(connector=connector))
+
+
 # Which of B's objects a URL keyword is probed with.
 B_IDS: dict[str, Callable[[TenantB], object]] = {
     "product_id": lambda b: b.catalog.product.pk,
     "order_id": lambda b: b.sales.order.pk,
     "customer_id": lambda b: b.sales.customer.pk,
     "token_id": lambda b: b.token.pk,
+    "connector_id": lambda b: _b_integration(b)[0].pk,
+    "procedure_id": lambda b: _b_integration(b)[1].pk,
+    "run_id": lambda b: _b_integration(b)[2].pk,
 }
 # Views whose method check runs before the lookup: a GET is 405 there, which reveals nothing either.
 POST_ONLY = {"token_revoke"}
@@ -96,7 +117,8 @@ def b_markers(b: TenantB) -> list[str]:
 
 def snapshot(tenant: LocalTenant) -> dict[str, list[dict[str, Any]]]:
     """Every row of the tenant the console can reach."""
-    models = [Product, Price, StockLevel, Category, Warehouse, PriceList, Customer, Order, Shipment, ApiToken]
+    models = [Product, Price, StockLevel, Category, Warehouse, PriceList, Customer, Order, Shipment, ApiToken,
+              Connector, Procedure, Run]
     return {model.__name__: sorted(model.objects.for_tenant(tenant).values(),  # type: ignore[attr-defined]
                                    key=lambda row: str(row["id"])) for model in models}
 

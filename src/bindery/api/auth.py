@@ -16,6 +16,8 @@ from bindery.api.errors import ApiError, ApiErrorCode
 from bindery.control.middleware import enter_request_scope
 from bindery.security.access import authenticate_api_token, has_scope, token_from_request
 from bindery.security.actions import do_record_token_use
+from bindery.security.bruteforce import token_failure
+from bindery.security.client_ip import client_ip
 from bindery.security.models import ApiToken
 
 _CHECKED = "_bindery_api_token"
@@ -27,11 +29,13 @@ def authenticate_request(request: HttpRequest) -> ApiToken | None:
     raw = token_from_request(request)
     token = authenticate_api_token(raw) if raw else None
     setattr(request, _CHECKED, token)
+    if raw and token is None:
+        token_failure(request)  # wrong, expired or revoked: counts toward the source's ban
     if token is not None:
         # Routing first: a tenant served elsewhere gets a redirect (and its token's use is
         # recorded by the host that owns it).
         enter_request_scope(request, token.tenant_id)
-        do_record_token_use(token, request.META.get("REMOTE_ADDR"))
+        do_record_token_use(token, client_ip(request))
         request.tenant = token.tenant  # type: ignore[attr-defined]
     return token
 

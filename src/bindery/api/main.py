@@ -135,6 +135,9 @@ def _add_routers() -> None:
     from bindery.api.routes import privacy
 
     api.add_router("/privacy", privacy.router)
+    from bindery.api.routes import integration
+
+    integration.register(api)
 
 
 _add_routers()

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from bindery.accounts.models import Operator
 from bindery.control.models import Tenant
 from bindery.ops.admin_site import OpsModelAdmin, ops_site
+from bindery.security.bruteforce import lift
+from bindery.security.models import Ban, SecurityEvent
 
 
 @admin.register(Tenant, site=ops_site)
@@ -26,4 +29,44 @@ class OperatorAdmin(OpsModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Operators are created with `bindery operators create`, which sets a strong password.
+        return False
+
+
+@admin.register(Ban, site=ops_site)
+class BanAdmin(OpsModelAdmin):
+    """The brute-force guard's blacklist; lifting a ban is a recorded security event."""
+
+    list_display = ("source", "account", "scope", "level", "until", "reason", "lifted_by")
+    list_filter = ("scope",)
+    search_fields = ("source", "account")
+    readonly_fields = ("scope", "source", "account", "level", "until", "reason", "created_at", "lifted_at",
+                       "lifted_by")
+    actions = ["lift_bans"]
+
+    @admin.action(description="Lift the selected bans")
+    def lift_bans(self, request: HttpRequest, queryset: QuerySet[Ban]) -> None:
+        for entry in queryset:
+            lift(entry, actor=f"operator:{request.user.pk}")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # `bindery blacklist add` records who banned and why
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(SecurityEvent, site=ops_site)
+class SecurityEventAdmin(OpsModelAdmin):
+    list_display = ("created_at", "kind", "ip", "account", "tenant_id", "detail")
+    list_filter = ("kind",)
+    search_fields = ("ip", "account")
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False

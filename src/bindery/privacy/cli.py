@@ -170,6 +170,19 @@ def cmd_retention(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_purge(config: Config, args: argparse.Namespace) -> int:
+    from bindery.cli import CommandFailed
+    from bindery.privacy.purge import PurgeError, certificate_text, do_purge_tenant
+
+    try:
+        purge = do_purge_tenant(args.slug, confirm=args.confirm, actor="cli", reason=args.reason)
+    except PurgeError as exc:
+        raise CommandFailed(str(exc)) from None
+    print(certificate_text(purge), end="")
+    print(f"SHA-256: {purge.digest}")
+    return 0
+
+
 def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     p = add("privacy", cmd_incidents, "Data protection: subject export and erasure, access log, incidents, "
             "record of processing.")
@@ -203,6 +216,11 @@ def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     q.add_argument("--channel", default="", metavar="NODE_ID", help="one channel's node (default: every channel)")
     q.add_argument("--days", type=int, default=30)
     q.set_defaults(func=cmd_retention)
+    q = ps.add_parser("purge-tenant", help="delete every row of a tenant on this host; prints a certificate")
+    q.add_argument("slug")
+    q.add_argument("--confirm", required=True, metavar="SLUG", help="the slug again, to confirm")
+    q.add_argument("--reason", required=True)
+    q.set_defaults(func=cmd_purge)
     q = ps.add_parser("records", help="the processor's record of processing (art. 30(2))")
     q.add_argument("--format", choices=["markdown", "json"], default="markdown")
     q.set_defaults(func=cmd_records)

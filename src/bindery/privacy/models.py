@@ -116,3 +116,23 @@ class RetentionRun(TenantOwnedModel):
     cutoff = models.DateTimeField(help_text="orders last shipped before this were anonymized")
     orders_anonymized = models.PositiveIntegerField()
     rows_blanked = models.PositiveIntegerField()
+
+
+class TenantPurge(ControlModel):
+    """Certificate of deletion of a whole tenant: what was deleted, when, by whom, and why.
+
+    Kept in the control database after the tenant's rows are gone; the slug and the row counts
+    per table are the evidence, the digest makes a printed certificate checkable.
+    """
+
+    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
+    tenant_id = models.UUIDField(unique=True)
+    tenant_slug = models.CharField(max_length=63)
+    requested_by = models.CharField(max_length=100)
+    reason = models.CharField(max_length=500)
+    purged_at = models.DateTimeField()
+    rows_deleted = models.JSONField(default=dict, help_text="table name → rows deleted on this host")
+    digest = models.CharField(max_length=64, help_text="SHA-256 of the certificate text")
+
+    class Meta:
+        ordering = ["-purged_at"]

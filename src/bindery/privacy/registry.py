@@ -74,6 +74,13 @@ DECLARATIONS: list[Declaration] = [
     Declaration("accounts.Operator", "name", DataClass.PERSONAL, _ACCOUNT, Erase.KEEP),
     Declaration("security.ApiToken", "last_used_ip", DataClass.PERSONAL, _SECURITY, Erase.KEEP),
     Declaration("privacy.PersonalDataAccess", "ip", DataClass.PERSONAL, _SECURITY, Erase.KEEP),
+    Declaration("security.SecurityEvent", "ip", DataClass.PERSONAL, _SECURITY, Erase.KEEP),
+    Declaration("security.SecurityEvent", "account", DataClass.PERSONAL, _SECURITY, Erase.KEEP),
+    Declaration("security.Ban", "source", DataClass.PERSONAL, _SECURITY, Erase.KEEP),
+    Declaration("security.Ban", "account", DataClass.PERSONAL, _SECURITY, Erase.KEEP),
+    Declaration("security.KnownSource", "source", DataClass.PERSONAL, _SECURITY, Erase.KEEP),
+    Declaration("security.KnownSource", "account", DataClass.PERSONAL, _SECURITY, Erase.KEEP),
+    Declaration("security.FailureCounter", "key", DataClass.PERSONAL, _SECURITY, Erase.KEEP),
 ]
 
 # Fields whose names look personal but hold no data about people (product names, a price
@@ -98,6 +105,10 @@ NOT_PERSONAL: dict[str, tuple[str, ...]] = {
     "control.Datacenter": ("name", "country"),
     "control.Host": ("name",),
     "privacy.Incident": ("title",),
+    "integration.Node": ("name",),
+    "integration.Connector": ("name",),
+    "integration.Procedure": ("name",),
+    "integration.SchedulerLease": ("name",),
 }
 
 

@@ -65,3 +65,77 @@ class ApiToken(TenantOwnedModel):
 
     def is_usable(self, now: dt.datetime) -> bool:
         return self.state(now) in (TokenState.ACTIVE, TokenState.ROTATING)
+
+
+class BanScope(models.TextChoices):
+    SOURCE = "source", "IP address or IPv6 /64"
+    ACCOUNT_SOURCE = "account_source", "Account from one source"
+
+
+class Ban(models.Model):
+    """A blacklist entry: requests from the source (or to the account from it) are refused until ``until``.
+
+    Host-local, not tenant-owned: sources attack the host, whatever tenant they aim at.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    scope = models.CharField(max_length=20, choices=BanScope.choices)
+    source = models.CharField(max_length=64, help_text="an IP address or an IPv6 /64")
+    account = models.CharField(max_length=320, blank=True, help_text="workspace:e-mail or operator e-mail")
+    level = models.PositiveIntegerField(default=1, help_text="how many times this has been banned; sets the length")
+    until = models.DateTimeField()
+    reason = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    lifted_by = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scope", "source", "account"], name="security_ban_once")]
+        indexes = [models.Index(fields=["source", "until"], name="security_ban_source")]
+
+
+class FailureCounter(models.Model):
+    """Failed attempts of one key in the current window; updated atomically (``F() + 1``)."""
+
+    id = models.BigAutoField(primary_key=True)
+    key = models.CharField(max_length=400, unique=True)
+    count = models.PositiveIntegerField(default=0)
+    window_start = models.DateTimeField()
+
+
+class KnownSource(models.Model):
+    """A source an account has signed in from: its real user is never throttled there."""
+
+    id = models.BigAutoField(primary_key=True)
+    account = models.CharField(max_length=320)
+    source = models.CharField(max_length=64)
+    last_success_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "source"], name="security_known_source_once")]
+
+
+class SecurityEventKind(models.TextChoices):
+    SIGN_IN_FAILED = "sign_in_failed", "Sign-in failed"
+    TOKEN_FAILED = "token_failed", "API token refused"
+    BANNED = "banned", "Source banned"
+    BAN_LIFTED = "ban_lifted", "Ban lifted"
+    REFUSED = "refused", "Request from a banned source refused"
+    THROTTLED = "throttled", "Attempt on an attacked account throttled"
+    WAF_BLOCK = "waf_block", "Blocked by the application firewall"
+    WAF_DETECT = "waf_detect", "Detected by the application firewall (not blocked)"
+
+
+class SecurityEvent(models.Model):
+    """One security-relevant decision, for operators to search (never a password or token)."""
+
+    id = models.BigAutoField(primary_key=True)
+    kind = models.CharField(max_length=20, choices=SecurityEventKind.choices)
+    ip = models.CharField(max_length=64, blank=True)
+    account = models.CharField(max_length=320, blank=True)
+    tenant_id = models.UUIDField(null=True, blank=True)
+    detail = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["kind", "created_at"], name="security_event_kind_time")]

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 from bindery.security.errors import TokenActionError, TokenError
 
-RESOURCES = ("catalog", "sales", "privacy")
+RESOURCES = ("catalog", "sales", "integration", "privacy")
 ACTIONS = ("read", "write")
 WILDCARD = "*"
 

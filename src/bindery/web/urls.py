@@ -1,7 +1,7 @@
 from django.contrib.auth.decorators import login_required
 from django.urls import path
 
-from bindery.web import views, views_catalog, views_privacy, views_sales, views_tokens
+from bindery.web import views, views_catalog, views_integration, views_privacy, views_sales, views_tokens
 
 app_name = "web"
 urlpatterns = [
@@ -39,4 +39,12 @@ urlpatterns = [
     path("sales/orders/<uuid:order_id>/shipments/", views_sales.order_add_shipment, name="order_add_shipment"),
     path("sales/shipments/", views_sales.shipment_list, name="shipments"),
     path("sales/shipments.csv", views_sales.shipment_export, name="shipments_csv"),
+    # Integration
+    path("integration/connectors/", views_integration.connector_list, name="connectors"),
+    path("integration/connectors/<uuid:connector_id>/run/", views_integration.connector_run, name="connector_run"),
+    path("integration/procedures/", views_integration.procedure_list, name="procedures"),
+    path("integration/procedures/<uuid:procedure_id>/run/", views_integration.procedure_run, name="procedure_run"),
+    path("integration/runs/", views_integration.run_list, name="runs"),
+    path("integration/runs/<uuid:run_id>/", views_integration.run_detail, name="run_detail"),
+    path("integration/runs/<uuid:run_id>/cancel/", views_integration.run_cancel, name="run_cancel"),
 ]

@@ -1,0 +1,1 @@
+"""The integration engine: nodes, connectors, procedures, durable runs, delta sync, bindings."""

@@ -1,0 +1,246 @@
+"""The brute-force guard: counts attempts, bans sources, and protects attacked accounts.
+
+Attempts are counted atomically in the host database (shared by every process, no Redis
+needed) per source (an IPv4 address or an IPv6 /64), per account+source, and — failures only —
+per account. Counting happens *before* the password is checked, so N parallel attempts cannot
+all slip past a threshold of M: at most M get to the password check.
+
+- More than :data:`PAIR_LIMIT` attempts on one account from one source in the window bans
+  that pair; more than :data:`SOURCE_LIMIT` attempts from one source on accounts that never
+  signed in from it (password spraying) bans the source. Bans grow with each repeat
+  (:func:`ban_length`).
+- An account with more than :data:`ACCOUNT_LIMIT` failures in the window is *under attack*:
+  sources it never signed in from get one attempt per :data:`SLOW_SECONDS` between them all.
+  Its real user, from a source they signed in from before, is never slowed nor locked.
+- Banned sources are refused by :class:`BlacklistMiddleware` from an in-process list, before
+  any database query or password hashing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
+
+from bindery.control.routers import HOST
+from bindery.security.client_ip import client_ip, source_key
+from bindery.security.models import Ban, BanScope, FailureCounter, KnownSource, SecurityEvent, SecurityEventKind
+
+logger = logging.getLogger(__name__)
+WINDOW = dt.timedelta(minutes=15)
+PAIR_LIMIT = 5
+SOURCE_LIMIT = 20
+ACCOUNT_LIMIT = 30
+SLOW_SECONDS = 10
+FIRST_BAN = dt.timedelta(minutes=15)
+LONGEST_BAN = dt.timedelta(days=30)
+REPEAT_MEMORY = dt.timedelta(days=30)  # a ban within this long ago makes the next one longer
+CACHE_SECONDS = 5.0
+REFUSED_ATTR = "_bindery_guard_refused"
+
+
+def ban_length(level: int) -> dt.timedelta:
+    """15 minutes, then 4 times longer per repeat: 1 h, 4 h, 16 h, 2.7 days ... at most 30 days."""
+    return min(FIRST_BAN * 4 ** min(level - 1, 8), LONGEST_BAN)
+
+
+def record_event(kind: str, *, ip: str = "", account: str = "", tenant_id: Any = None, **detail: Any) -> None:
+    SecurityEvent.objects.create(kind=kind, ip=ip[:64], account=account[:320], tenant_id=tenant_id, detail=detail)
+
+
+def hit(key: str, window: dt.timedelta = WINDOW) -> int:
+    """Add one to the key's counter in the current window (a new window if it ran out); return the count."""
+    now = timezone.now()
+    with transaction.atomic(using=HOST):
+        counters = FailureCounter.objects.filter(key=key)
+        counted = counters.filter(window_start__gt=now - window).update(count=F("count") + 1)
+        if not counted and not counters.update(count=1, window_start=now):
+            try:
+                with transaction.atomic(using=HOST):
+                    FailureCounter.objects.create(key=key, count=1, window_start=now)
+            except IntegrityError:  # another process created it first: count on theirs
+                counters.update(count=F("count") + 1)
+        # Our update holds the row lock until commit, so this reads our own increment.
+        return counters.values_list("count", flat=True).first() or 0
+
+
+def count(key: str, window: dt.timedelta = WINDOW) -> int:
+    row = FailureCounter.objects.filter(key=key, window_start__gt=timezone.now() - window).first()
+    return row.count if row else 0
+
+
+def ban(scope: str, source: str, account: str = "", *, reason: str, actor: str = "guard") -> Ban:
+    """Ban a source (or an account from a source); a repeat within 30 days bans for longer."""
+    now = timezone.now()
+    with transaction.atomic(using=HOST):
+        previous = Ban.objects.select_for_update().filter(scope=scope, source=source, account=account).first()
+        level = previous.level + 1 if previous and previous.created_at > now - REPEAT_MEMORY else 1
+        until = now + ban_length(level)
+        entry, _ = Ban.objects.update_or_create(
+            scope=scope, source=source, account=account,
+            defaults={"level": level, "until": until, "reason": reason[:200], "created_at": now,
+                      "lifted_at": None, "lifted_by": ""})
+    record_event(SecurityEventKind.BANNED, ip=source, account=account, scope=scope, level=level,
+                 until=until.isoformat(), reason=reason, by=actor)
+    BannedSources.forget()
+    return entry
+
+
+def lift(entry: Ban, *, actor: str) -> None:
+    entry.until = timezone.now()
+    entry.lifted_at = entry.until
+    entry.lifted_by = actor[:100]
+    entry.save(update_fields=["until", "lifted_at", "lifted_by"])
+    record_event(SecurityEventKind.BAN_LIFTED, ip=entry.source, account=entry.account, scope=entry.scope, by=actor)
+    BannedSources.forget()
+
+
+def is_banned(source: str, account: str = "") -> bool:
+    now = timezone.now()
+    if Ban.objects.filter(scope=BanScope.SOURCE, source=source, until__gt=now).exists():
+        return True
+    return bool(account) and Ban.objects.filter(scope=BanScope.ACCOUNT_SOURCE, source=source, account=account,
+                                                until__gt=now).exists()
+
+
+class BannedSources:
+    """This process's copy of the banned sources, refreshed every few seconds (no query per request)."""
+
+    _lock = threading.Lock()
+    _sources: frozenset[str] = frozenset()
+    _loaded_at = 0.0
+
+    @classmethod
+    def contains(cls, source: str) -> bool:
+        with cls._lock:
+            if time.monotonic() - cls._loaded_at > CACHE_SECONDS:
+                try:
+                    cls._sources = frozenset(Ban.objects.filter(scope=BanScope.SOURCE, until__gt=timezone.now())
+                                             .values_list("source", flat=True))
+                except Exception:  # a database outage must not take every page down
+                    # Keep the last known list; /healthz reports the database, the backend still refuses.
+                    logger.warning("blacklist not refreshed", exc_info=True,
+                                   extra={"event": "security.blacklist_unavailable"})
+                cls._loaded_at = time.monotonic()
+            return source in cls._sources
+
+    @classmethod
+    def forget(cls) -> None:
+        with cls._lock:
+            cls._loaded_at = 0.0
+
+
+# --- accounts --------------------------------------------------------------------------------
+
+
+def account_key(credentials: dict[str, Any]) -> str:
+    """Name the account an attempt is about: ``workspace:email`` for tenant users, else the username."""
+    if "tenant_slug" in credentials:
+        return f"{str(credentials.get('tenant_slug', '')).strip().lower()}:" \
+               f"{str(credentials.get('email', '')).strip().lower()}"[:320]
+    return str(credentials.get("username") or credentials.get("email") or "").strip().lower()[:320]
+
+
+def _refuse(request: HttpRequest | None, kind: str, ip: str, account: str, **detail: Any) -> None:
+    if request is not None:
+        setattr(request, REFUSED_ATTR, True)
+    record_event(kind, ip=ip, account=account, **detail)
+    raise PermissionDenied("too many attempts")
+
+
+def before_password_check(request: HttpRequest | None, account: str) -> None:
+    """Count this attempt; raise PermissionDenied (no password hashed) if it must not proceed."""
+    ip = client_ip(request) if request is not None else "0.0.0.0"  # noqa: S104 (placeholder, never bound)
+    source = source_key(ip)
+    if is_banned(source, account):
+        _refuse(request, SecurityEventKind.REFUSED, ip, account)
+    known = KnownSource.objects.filter(account=account, source=source).exists()
+    if not known and count(f"acct:{account}") > ACCOUNT_LIMIT and hit(
+            f"slow:{account}", dt.timedelta(seconds=SLOW_SECONDS)) > 1:
+        _refuse(request, SecurityEventKind.THROTTLED, ip, account)
+    if hit(f"pair:{account}|{source}") > PAIR_LIMIT:
+        ban(BanScope.ACCOUNT_SOURCE, source, account, reason=f"over {PAIR_LIMIT} attempts on one account")
+        _refuse(request, SecurityEventKind.REFUSED, ip, account, banned=True)
+    if not known and hit(f"src:{source}") > SOURCE_LIMIT:
+        ban(BanScope.SOURCE, source, reason=f"over {SOURCE_LIMIT} failed attempts")
+        _refuse(request, SecurityEventKind.REFUSED, ip, account, banned=True)
+
+
+def after_failure(request: HttpRequest | None, account: str) -> None:
+    if request is not None and getattr(request, REFUSED_ATTR, False):
+        return  # already counted and recorded as refused
+    hit(f"acct:{account}")
+    record_event(SecurityEventKind.SIGN_IN_FAILED, ip=client_ip(request) if request else "", account=account)
+
+
+def after_success(request: HttpRequest | None, account: str) -> None:
+    if request is None:
+        return
+    source = source_key(client_ip(request))
+    FailureCounter.objects.filter(key=f"pair:{account}|{source}").delete()
+    KnownSource.objects.update_or_create(account=account, source=source,
+                                         defaults={"last_success_at": timezone.now()})
+
+
+def token_failure(request: HttpRequest) -> None:
+    """A request with a wrong, expired or revoked API token: counts toward the source's limit."""
+    ip = client_ip(request)
+    source = source_key(ip)
+    record_event(SecurityEventKind.TOKEN_FAILED, ip=ip, path=request.path[:200])
+    if hit(f"src:{source}") > SOURCE_LIMIT:
+        ban(BanScope.SOURCE, source, reason=f"over {SOURCE_LIMIT} refused API tokens")
+
+
+# --- Django wiring ---------------------------------------------------------------------------
+
+
+class BruteForceGuardBackend:
+    """First in AUTHENTICATION_BACKENDS: never authenticates, only refuses before the real backends."""
+
+    def authenticate(self, request: HttpRequest | None, **credentials: Any) -> None:
+        account = account_key(credentials)
+        if account:
+            before_password_check(request, account)
+        return None
+
+    def get_user(self, user_id: Any) -> None:
+        return None
+
+
+def on_login_failed(sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None,
+                    **kwargs: Any) -> None:
+    account = account_key(credentials)
+    if account:
+        after_failure(request, account)
+
+
+def on_logged_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
+    from bindery.accounts.models import User
+
+    if isinstance(user, User):
+        account = f"{user.tenant.slug}:{user.email.strip().lower()}"
+    else:
+        account = str(getattr(user, "email", "")).strip().lower()
+    after_success(request, account)
+
+
+class BlacklistMiddleware:
+    """First middleware: a banned source gets 403 before anything else runs."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if BannedSources.contains(source_key(client_ip(request))):
+            return JsonResponse({"code": "banned", "message": "too many failed attempts from your address; "
+                                 "try again later"}, status=403)
+        return self.get_response(request)

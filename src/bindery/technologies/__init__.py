@@ -1,0 +1,1 @@
+"""Technologies: one package per system Bindery talks to (shops, marketplaces, files, ERPs)."""

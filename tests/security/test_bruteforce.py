@@ -1,0 +1,178 @@
+"""Attack simulations against the brute-force guard, each with its figure (issue 8 acceptance)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from django.contrib.auth import authenticate
+from django.db import connections
+from django.test import RequestFactory, override_settings
+
+from bindery.accounts.actions import do_create_user
+from bindery.accounts.models import Role, User
+from bindery.control.actions import do_create_tenant
+from bindery.control.models import LocalTenant
+from bindery.security import bruteforce
+from bindery.security.bruteforce import PAIR_LIMIT, SOURCE_LIMIT, ban_length
+from bindery.security.client_ip import resolve, source_key
+from bindery.security.models import Ban, BanScope, SecurityEvent
+from tests.conftest import PASSWORD, HttpsClient
+
+pytestmark = pytest.mark.django_db(databases="__all__")
+WRONG = "not the password at all"
+
+
+def sign_in(client: HttpsClient, ip: str, email: str = "owner@acme.example", password: str = WRONG,
+            workspace: str = "acme", **extra: str) -> Any:
+    return client.post("/login/", {"workspace": workspace, "email": email, "password": password},
+                       REMOTE_ADDR=ip, **extra)
+
+
+class HashCounter:
+    """Counts password hashing and checking, to prove refusals cost no hashing."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls = 0
+        original_check = User.check_password
+        from bindery.accounts import backends
+
+        original_make = backends.make_password
+
+        def check(user: User, raw: str) -> bool:
+            self.calls += 1
+            return original_check(user, raw)
+
+        def make(raw: str) -> str:
+            self.calls += 1
+            return original_make(raw)
+
+        monkeypatch.setattr(User, "check_password", check)
+        monkeypatch.setattr(backends, "make_password", make)
+
+
+def test_password_spraying_from_one_ip_is_banned_after_the_threshold(client: HttpsClient, owner: User) -> None:
+    """Figure: a source trying many accounts gets SOURCE_LIMIT attempts, then every request is refused."""
+    answers = [sign_in(client, "198.51.100.7", email=f"user{i}@acme.example").status_code
+               for i in range(SOURCE_LIMIT + 5)]
+    # The attempt over the limit is refused by the guard (the form's generic error) and bans the source.
+    assert answers[:SOURCE_LIMIT + 1] == [400] * (SOURCE_LIMIT + 1)
+    assert set(answers[SOURCE_LIMIT + 1:]) == {403}
+    assert Ban.objects.get(scope=BanScope.SOURCE).source == "198.51.100.7"
+    assert client.get("/healthz", REMOTE_ADDR="198.51.100.7").status_code == 403  # every request, at once
+    assert client.get("/healthz", REMOTE_ADDR="198.51.100.8").status_code == 200
+    assert SecurityEvent.objects.filter(kind="banned").count() == 1
+
+
+def test_a_distributed_attack_does_not_lock_out_the_real_user(client: HttpsClient, owner: User,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Figure: 200 addresses attack one account; the owner still signs in from their usual address."""
+    assert sign_in(client, "192.0.2.10", password=PASSWORD).status_code == 302  # the owner's usual address
+    hashes = HashCounter(monkeypatch)
+    attacker = HttpsClient()
+    for i in range(200):
+        assert sign_in(attacker, f"10.{i // 250}.{i % 250}.1").status_code == 400
+    # Once the account is under attack, unknown sources share one attempt per SLOW_SECONDS.
+    assert hashes.calls <= bruteforce.ACCOUNT_LIMIT + 2
+    assert SecurityEvent.objects.filter(kind="throttled").count() >= 200 - bruteforce.ACCOUNT_LIMIT - 2
+    assert sign_in(HttpsClient(), "192.0.2.10", password=PASSWORD).status_code == 302  # ... the owner is not
+
+
+def test_rotating_inside_one_ipv6_64_counts_as_one_source(client: HttpsClient, owner: User) -> None:
+    statuses = [sign_in(client, f"2001:db8:1:2::{i:x}").status_code for i in range(1, PAIR_LIMIT + 4)]
+    assert statuses == [400] * len(statuses)  # the pair ban shows as the form's generic error
+    assert SecurityEvent.objects.filter(kind="refused").count() == len(statuses) - PAIR_LIMIT
+    entry = Ban.objects.get()
+    assert (entry.scope, entry.source, entry.account) == (BanScope.ACCOUNT_SOURCE, "2001:db8:1:2::/64",
+                                                          "acme:owner@acme.example")
+    assert sign_in(client, "2001:db8:1:3::1", password=PASSWORD).status_code == 302  # another /64
+
+
+def test_forwarded_for_from_an_untrusted_peer_is_ignored(client: HttpsClient, owner: User) -> None:
+    for i in range(PAIR_LIMIT + 2):
+        sign_in(client, "203.0.113.9", HTTP_X_FORWARDED_FOR=f"10.9.9.{i}")  # a new forged address each time
+    assert Ban.objects.get().source == "203.0.113.9"
+    assert resolve("203.0.113.9", "10.9.9.1") == "203.0.113.9"
+
+
+@override_settings(BINDERY_TRUSTED_PROXIES=("10.0.0.0/8",))
+def test_forwarded_for_is_read_right_to_left_through_trusted_proxies() -> None:
+    assert resolve("10.0.0.5", "1.2.3.4, 198.51.100.20, 10.0.0.7") == "198.51.100.20"
+    assert resolve("10.0.0.5", "garbage, 198.51.100.20") == "198.51.100.20"
+    assert resolve("10.0.0.5", "") == "10.0.0.5"
+    assert resolve("::ffff:198.51.100.1", "") == "198.51.100.1"
+    assert resolve("not an ip", "") == "0.0.0.0"  # noqa: S104
+
+
+def test_a_banned_source_costs_no_password_hashing(client: HttpsClient, owner: User,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    bruteforce.ban(BanScope.SOURCE, "198.51.100.66", reason="test")
+    bruteforce.ban(BanScope.ACCOUNT_SOURCE, "198.51.100.67", "acme:owner@acme.example", reason="test")
+    hashes = HashCounter(monkeypatch)
+    assert sign_in(client, "198.51.100.66", password=PASSWORD).status_code == 403
+    assert sign_in(client, "198.51.100.67", password=PASSWORD).status_code == 400  # the form's generic error
+    assert hashes.calls == 0
+    assert sign_in(client, "198.51.100.68", password=PASSWORD).status_code == 302
+    assert hashes.calls == 1
+
+
+def test_bans_grow_with_each_repeat() -> None:
+    first = bruteforce.ban(BanScope.SOURCE, "198.51.100.1", reason="x")
+    second = bruteforce.ban(BanScope.SOURCE, "198.51.100.1", reason="x")
+    assert (first.level, second.level) == (1, 2)
+    assert ban_length(1).total_seconds() == 900
+    assert ban_length(2).total_seconds() == 3600
+    assert ban_length(20).days == 30
+
+
+def test_lifting_a_ban_lets_the_source_back_and_is_recorded(client: HttpsClient, db: None) -> None:
+    entry = bruteforce.ban(BanScope.SOURCE, "198.51.100.2", reason="x")
+    assert client.get("/healthz", REMOTE_ADDR="198.51.100.2").status_code == 403
+    bruteforce.lift(entry, actor="operator:1")
+    assert client.get("/healthz", REMOTE_ADDR="198.51.100.2").status_code == 200
+    assert SecurityEvent.objects.filter(kind="ban_lifted", ip="198.51.100.2").exists()
+
+
+def test_wrong_api_tokens_ban_the_source(client: HttpsClient, tenant: LocalTenant) -> None:
+    for _ in range(SOURCE_LIMIT + 1):
+        assert client.get("/api/v1/products", headers={"token": "bnd_wrong_token"},
+                          REMOTE_ADDR="198.51.100.30").status_code == 401
+    assert client.get("/api/v1/products", REMOTE_ADDR="198.51.100.30").status_code == 403
+    assert SecurityEvent.objects.filter(kind="token_failed").count() == SOURCE_LIMIT + 1
+    assert source_key("198.51.100.30") in set(Ban.objects.values_list("source", flat=True))
+
+
+@pytest.mark.django_db(databases="__all__", transaction=True)
+def test_fifty_parallel_attempts_reach_the_password_check_at_most_threshold_times(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Figure: of 50 simultaneous guesses on one account from one source, at most PAIR_LIMIT are checked."""
+    if connections["default"].vendor == "sqlite":
+        pytest.skip("the in-memory SQLite test database refuses concurrent writers; proven on PostgreSQL")
+    do_create_tenant("acme", "Acme", actor="test")
+    tenant = LocalTenant.objects.get(slug="acme")
+    do_create_user(tenant, "owner@acme.example", PASSWORD, role=Role.OWNER, actor="test")
+    hashes = HashCounter(monkeypatch)
+    lock = threading.Lock()
+    start = threading.Barrier(50)
+    errors: list[BaseException] = []
+
+    def attempt() -> None:
+        request = RequestFactory().post("/login/", REMOTE_ADDR="198.51.100.99")
+        try:
+            start.wait()
+            authenticate(request, tenant_slug="acme", email="owner@acme.example", password=WRONG)
+        except BaseException as exc:
+            with lock:
+                errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=attempt) for _ in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert hashes.calls <= PAIR_LIMIT  # margin 0: the counter is taken before the password check
+    assert Ban.objects.filter(scope=BanScope.ACCOUNT_SOURCE).count() == 1
