@@ -480,6 +480,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bindery.integration.commands import register as register_integration
 
     register_integration(sub, add)
+    from bindery.control.cli import register as register_control
+
+    register_control(sub, add)
     p = add("config", cmd_config, "Show the effective configuration (secrets hidden).", setup=False)
     p.add_argument("--markdown", action="store_true", help="print the README's configuration table")
     p = add("manage", cmd_manage, "Run a Django management command (for maintenance).")

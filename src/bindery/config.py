@@ -83,6 +83,8 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("BINDERY_WAF_MODE", "block", "Application firewall: `block`, `detect` (log only) or `off`."),
     Variable("BINDERY_WAF_PARANOIA", "1", "Application firewall paranoia level, 1 (fewest false positives) to 4."),
     Variable("BINDERY_WAF_THRESHOLD", "5", "Anomaly score at which the application firewall blocks a request."),
+    Variable("BINDERY_DIRECTORY_TTL", "30",
+             "Seconds a host trusts its cached copy of the tenant directory before asking the control plane again."),
 )
 _BY_NAME = {v.name: v for v in VARIABLES}
 
@@ -132,6 +134,7 @@ class Config:
     waf_mode: str = "block"
     waf_paranoia: int = 1
     waf_threshold: int = 5
+    directory_ttl: int = 30
 
     @property
     def tls_dir(self) -> Path:
@@ -372,6 +375,7 @@ def load(env: Mapping[str, str] | None = None, *, create: bool = True) -> Config
         waf_mode=_choice(env, "BINDERY_WAF_MODE", "block", ("block", "detect", "off")),
         waf_paranoia=_int(env, "BINDERY_WAF_PARANOIA", 1, low=1, high=4),
         waf_threshold=_int(env, "BINDERY_WAF_THRESHOLD", 5, low=1, high=1000),
+        directory_ttl=_int(env, "BINDERY_DIRECTORY_TTL", 30, low=0, high=86400),
     )
 
 

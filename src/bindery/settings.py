@@ -21,6 +21,7 @@ DEBUG = CONFIG.debug
 ALLOWED_HOSTS = list(CONFIG.allowed_hosts)
 BINDERY_HOST_NAME = CONFIG.host_name
 BINDERY_PUBLIC_URL = CONFIG.public_url
+BINDERY_DIRECTORY_TTL = CONFIG.directory_ttl
 
 INSTALLED_APPS = [
     "django.contrib.admin.apps.SimpleAdminConfig",  # our own site at /ops/, no autodiscover

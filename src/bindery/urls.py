@@ -9,6 +9,7 @@ from bindery.privacy.views import notice as privacy_notice
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("privacy-notice", privacy_notice, name="privacy_notice"),
+    path("ops/", include("bindery.control.ops_urls")),
     path("ops/", ops_site.urls),
     path("api/v1/", api.urls),
     path("", include("bindery.web.urls")),

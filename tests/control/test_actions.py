@@ -6,7 +6,7 @@ import pytest
 
 from bindery.control.actions import do_create_tenant
 from bindery.control.errors import ControlError, ControlErrorCode
-from bindery.control.models import LocalTenant, Tenant
+from bindery.control.models import LocalTenant, Placement, Tenant
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -34,7 +34,8 @@ def test_host_failure_leaves_no_control_row(monkeypatch: pytest.MonkeyPatch) -> 
     def refuse(*args: object, **kwargs: object) -> None:
         raise RuntimeError("host database refused")
 
-    monkeypatch.setattr(LocalTenant.objects, "create", refuse)
+    monkeypatch.setattr(LocalTenant, "save", refuse)
     with pytest.raises(RuntimeError):
         do_create_tenant("doomed", "Doomed", actor="test")
     assert not Tenant.objects.filter(slug="doomed").exists()
+    assert not Placement.objects.filter(tenant__slug="doomed").exists()

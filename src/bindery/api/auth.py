@@ -32,9 +32,11 @@ def authenticate_request(request: HttpRequest) -> ApiToken | None:
     if raw and token is None:
         token_failure(request)  # wrong, expired or revoked: counts toward the source's ban
     if token is not None:
+        # Routing first: a tenant served elsewhere gets a redirect (and its token's use is
+        # recorded by the host that owns it).
+        enter_request_scope(request, token.tenant_id)
         do_record_token_use(token, client_ip(request))
         request.tenant = token.tenant  # type: ignore[attr-defined]
-        enter_request_scope(request, token.tenant_id)
     return token
 
 

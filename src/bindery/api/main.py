@@ -14,6 +14,8 @@ from ninja.parser import Parser
 from bindery import __version__
 from bindery.api.auth import BearerTokenAuth, TokenHeaderAuth
 from bindery.api.errors import ApiError, ApiErrorCode
+from bindery.control.directory import TenantElsewhere
+from bindery.control.middleware import tenant_elsewhere_response
 
 
 class StrictJsonParser(Parser):
@@ -52,6 +54,11 @@ api = NinjaAPI(
 
 def _json(request: HttpRequest, status: int, body: dict[str, Any]) -> HttpResponse:
     return api.create_response(request, body, status=status)
+
+
+@api.exception_handler(TenantElsewhere)
+def _tenant_elsewhere(request: HttpRequest, exc: TenantElsewhere) -> HttpResponse:
+    return tenant_elsewhere_response(request, exc)
 
 
 @api.exception_handler(ApiError)

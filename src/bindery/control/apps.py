@@ -12,3 +12,6 @@ class ControlConfig(AppConfig):
 
         # Sent once per app after every migration ran; ours is enough to cover all tables.
         post_migrate.connect(install_policies_after_migrate, sender=self, dispatch_uid="bindery.control.rls")
+        from bindery.control.fencing import install_fences_after_migrate
+
+        post_migrate.connect(install_fences_after_migrate, sender=self, dispatch_uid="bindery.control.fencing")

@@ -22,10 +22,14 @@ class TenantScopeMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         from bindery.accounts.models import User
+        from bindery.control.directory import TenantElsewhere
 
         user = getattr(request, "user", None)
         if isinstance(user, User):
-            enter_request_scope(request, user.tenant_id)
+            try:
+                enter_request_scope(request, user.tenant_id)
+            except TenantElsewhere as elsewhere:
+                return tenant_elsewhere_response(request, elsewhere)
         try:
             return self.get_response(request)
         finally:
@@ -33,9 +37,24 @@ class TenantScopeMiddleware:
                 set_request_scope(None)
 
 
+def tenant_elsewhere_response(request: HttpRequest, elsewhere: object) -> HttpResponse:
+    """307 to the owning host: the method and body are kept, for pages and APIs alike."""
+    from bindery.control.directory import TenantElsewhere, redirect_url
+
+    assert isinstance(elsewhere, TenantElsewhere)
+    response = HttpResponse(status=307)
+    response["Location"] = redirect_url(elsewhere.entry, request.get_full_path())
+    response["Cache-Control"] = "no-store"
+    return response
+
+
 def enter_request_scope(request: HttpRequest, tenant_id: object) -> None:
+    """Serve this request in the tenant's scope, or raise TenantElsewhere if another host owns it."""
     import uuid
 
+    from bindery.control.directory import check_served_here
+
     assert isinstance(tenant_id, uuid.UUID)
+    check_served_here(tenant_id)
     set_request_scope(tenant_id)
     request._bindery_scoped = True  # type: ignore[attr-defined]

@@ -67,7 +67,9 @@ def install_policies(using: str = HOST) -> int:
 
 def install_policies_after_migrate(sender: Any, using: str = HOST, **kwargs: Any) -> None:
     """post_migrate receiver: keep every tenant table covered, including ones added later."""
-    if using == HOST:
+    from bindery.control.routers import is_host_alias
+
+    if is_host_alias(using):
         install_policies(using)
 
 

@@ -9,6 +9,13 @@ from django.db import models
 
 CONTROL = "control"
 HOST = "default"
+# Other delivery hosts' databases, added at runtime by bindery.control.databases.
+HOST_ALIAS_PREFIX = "host:"
+
+
+def is_host_alias(db: str) -> bool:
+    """True for this host's database and every other host's runtime alias."""
+    return db == HOST or db.startswith(HOST_ALIAS_PREFIX)
 
 # Framework apps whose tables belong on the host: sessions and the admin's log are per host;
 # auth and contenttypes only hold metadata, which the host database keeps once.
@@ -36,13 +43,15 @@ class CellRouter:
     def allow_migrate(
         self, db: str, app_label: str, model_name: str | None = None, **hints: Any
     ) -> bool:
+        # Another host's database takes exactly what this host's does.
+        role_db = HOST if is_host_alias(db) else db
         if app_label in _HOST_APPS:
-            return db == HOST
+            return role_db == HOST
         if model_name is None:
             # RunPython/RunSQL without a model: let the migration say where via hints.
-            return db == hints.get("target_db", HOST)
+            return role_db == hints.get("target_db", HOST)
         try:
             model = apps.get_model(app_label, model_name)
         except LookupError:
-            return db == HOST
-        return db == database_for_model(model)
+            return role_db == HOST
+        return role_db == database_for_model(model)

@@ -102,6 +102,8 @@ NOT_PERSONAL: dict[str, tuple[str, ...]] = {
     "security.ApiToken": ("name",),
     "control.Tenant": ("name",),
     "control.LocalTenant": ("name",),
+    "control.Datacenter": ("name", "country"),
+    "control.Host": ("name",),
     "privacy.Incident": ("title",),
     "integration.Node": ("name",),
     "integration.Connector": ("name",),

@@ -1,0 +1,103 @@
+"""The directory as this host sees it: which host serves a tenant, cached with a TTL.
+
+Every request for a tenant asks :func:`lookup`. Entries come from the control database and
+are kept ``BINDERY_DIRECTORY_TTL`` seconds. When the control database cannot be reached the
+host keeps serving from what it has (stale entries included) and, for tenants it never
+looked up, from its own ``LocalTenant`` rows: a tenant stored here and not fenced is served
+here. So a control-plane outage never stops a host serving its own tenants.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DirectoryEntry:
+    tenant_id: uuid.UUID
+    host_name: str
+    public_url: str
+    epoch: int
+
+    @property
+    def is_here(self) -> bool:
+        return self.host_name == settings.BINDERY_HOST_NAME
+
+
+class TenantElsewhere(Exception):
+    """The tenant is served by another host; answer with a redirect to ``url``."""
+
+    def __init__(self, entry: DirectoryEntry) -> None:
+        super().__init__(f"tenant served by host {entry.host_name}")
+        self.entry = entry
+
+
+_lock = threading.Lock()
+_cache: dict[uuid.UUID, tuple[DirectoryEntry | None, float]] = {}
+
+
+def clear() -> None:
+    with _lock:
+        _cache.clear()
+
+
+def _ttl() -> float:
+    return float(getattr(settings, "BINDERY_DIRECTORY_TTL", 30))
+
+
+def _from_control(tenant_id: uuid.UUID) -> DirectoryEntry | None:
+    from bindery.control.models import Placement
+
+    row = (Placement.objects.filter(tenant_id=tenant_id)
+           .values_list("host__name", "host__public_url", "epoch").first())
+    if row is None:
+        return None
+    return DirectoryEntry(tenant_id, row[0], row[1], row[2])
+
+
+def lookup(tenant_id: uuid.UUID, *, now: float | None = None) -> DirectoryEntry | None:
+    """Return where the tenant is served, or None if the directory does not know it."""
+    now = time.monotonic() if now is None else now
+    with _lock:
+        cached = _cache.get(tenant_id)
+    if cached is not None and now - cached[1] < _ttl():
+        return cached[0]
+    try:
+        entry = _from_control(tenant_id)
+    except Exception as exc:  # the control plane is down: keep serving from what we know
+        logger.warning("directory unreachable", extra={"event": "directory.unreachable",
+                                                       "error": type(exc).__name__})
+        from django.db import connections
+
+        from bindery.control.routers import CONTROL
+
+        connections[CONTROL].close_if_unusable_or_obsolete()
+        if cached is not None:
+            return cached[0]
+        return None
+    with _lock:
+        _cache[tenant_id] = (entry, now)
+    return entry
+
+
+def check_served_here(tenant_id: uuid.UUID) -> None:
+    """Raise :class:`TenantElsewhere` when the directory places the tenant on another host.
+
+    Unknown to the directory (or the directory unreachable with nothing cached): the host's own
+    records decide, i.e. the request is served here.
+    """
+    entry = lookup(tenant_id)
+    if entry is not None and not entry.is_here:
+        raise TenantElsewhere(entry)
+
+
+def redirect_url(entry: DirectoryEntry, full_path: str) -> str:
+    return entry.public_url.rstrip("/") + full_path

@@ -1,0 +1,439 @@
+"""Tenant moves with zero loss, Ghostferry style: copy, catch up, fence, verify, switch, prune.
+
+``do_move_tenant(tenant, target)`` runs these steps, saving a checkpoint in the
+:class:`~bindery.control.models.TenantMove` row after each, so a move killed at any point
+resumes when run again:
+
+1. **start** — the target host gets the tenant's ``LocalTenant`` row; placement is ``moving``.
+2. **copy** — every tenant-owned table (found by itself: every model on the tenant base, so
+   models added later move without changes), in foreign-key order, in batches by id, one
+   transaction per table, while the tenant keeps working on the source.
+3. **catch up** — rows changed since the copy started (``modified_at`` with a margin) are
+   upserted and rows deleted on the source are deleted on the target; repeated until small.
+4. **cutover** — the source fences the tenant (epoch + 1; on PostgreSQL the fence waits for
+   running writers to commit and refuses every later write), the last changes are synced, and
+   every table is **verified** by row count and checksum. A table that differs (say, written
+   by a bulk update that did not touch ``modified_at``) is re-synced in full and verified
+   again; a move that still differs fails and the source is unfenced (clean roll-back).
+5. **switch** — the directory points to the target with the new epoch; the source keeps its
+   fenced, read-only copy until ``bindery tenants prune-moved``.
+
+The window in which the tenant cannot write is step 4 only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+from typing import Any
+
+from django.apps import apps
+from django.db import connections, models, transaction
+from django.utils import timezone
+
+from bindery.control.errors import ControlError, ControlErrorCode
+from bindery.control.fencing import fence_tenant, unfence_tenant
+from bindery.control.models import (
+    Host,
+    LocalTenant,
+    MoveState,
+    MoveStep,
+    Placement,
+    PlacementState,
+    Tenant,
+    TenantMove,
+)
+from bindery.control.routers import CONTROL
+from bindery.control.tenancy import TenantOwnedModel
+
+logger = logging.getLogger(__name__)
+
+BATCH = 2_000
+MARGIN = dt.timedelta(seconds=10)  # writers' clocks and in-flight transactions around the copy start
+CATCH_UP_ROUNDS = 3
+SMALL_ENOUGH = 500  # rows changed in a catch-up round below which the cutover starts
+
+# Test hook: called with the step name after each checkpoint (the kill-and-resume test uses it).
+after_step: Callable[[str], None] | None = None
+
+
+def tenant_models() -> list[type[models.Model]]:
+    """Every concrete tenant-owned model, ordered so a model comes after those it references."""
+    found = [m for m in apps.get_models() if issubclass(m, TenantOwnedModel)
+             and m._meta.managed and not m._meta.proxy]
+    found.sort(key=lambda m: m._meta.db_table)
+    names = {m._meta.label: m for m in found}
+
+    def references(model: type[models.Model]) -> set[str]:
+        out = set()
+        for f in model._meta.concrete_fields:
+            related = f.related_model
+            if isinstance(related, type) and related is not model and related._meta.label in names:
+                out.add(related._meta.label)
+        return out
+
+    deps = {m._meta.label: references(m) for m in found}
+    ordered: list[type[models.Model]] = []
+    done: set[str] = set()
+    while len(ordered) < len(found):
+        ready = [label for label in sorted(names) if label not in done and deps[label] <= done]
+        if not ready:  # a cycle: deferred constraints let its tables go in any order
+            ready = [label for label in sorted(names) if label not in done][:1]
+        for label in ready:
+            done.add(label)
+            ordered.append(names[label])
+    return ordered
+
+
+def _columns(model: type[models.Model]) -> list[models.Field]:
+    return list(model._meta.concrete_fields)
+
+
+def _normal(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return value.normalize()
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat()
+    return value
+
+
+def _rows(alias: str, model: type[models.Model], tenant_id: Any, *, ids: list[Any] | None = None,
+          since: dt.datetime | None = None) -> Iterable[list[tuple[Any, ...]]]:
+    """Yield the tenant's rows of ``model`` in batches ordered by id, as tuples of column values."""
+    attnames = [f.attname for f in _columns(model)]
+    base = model._default_manager.db_manager(alias).unscoped().filter(tenant_id=tenant_id)  # type: ignore[attr-defined]
+    if since is not None:
+        base = base.filter(modified_at__gte=since)
+    if ids is not None:
+        for start in range(0, len(ids), BATCH):
+            yield list(base.filter(pk__in=ids[start:start + BATCH]).order_by("pk").values_list(*attnames))
+        return
+    after = None
+    while True:
+        qs = base.order_by("pk")
+        if after is not None:
+            qs = qs.filter(pk__gt=after)
+        batch = list(qs.values_list(*attnames)[:BATCH])
+        if not batch:
+            return
+        yield batch
+        after = batch[-1][0] if attnames[0] == "id" else batch[-1][attnames.index("id")]
+
+
+def _upsert(alias: str, model: type[models.Model], batch: list[tuple[Any, ...]]) -> None:
+    """Insert or overwrite rows as they are (no auto_now, no signals) on ``alias``."""
+    if not batch:
+        return
+    conn = connections[alias]
+    fields = _columns(model)
+    quote = conn.ops.quote_name
+    cols = ", ".join(quote(f.column) for f in fields)
+    marks = ", ".join(["%s"] * len(fields))
+    updates = ", ".join(f"{quote(f.column)} = EXCLUDED.{quote(f.column)}" for f in fields if not f.primary_key)
+    sql = (f"INSERT INTO {quote(model._meta.db_table)} ({cols}) VALUES ({marks}) "  # noqa: S608  (names from the model registry, quoted)
+           f"ON CONFLICT ({quote(model._meta.pk.column)}) DO UPDATE SET {updates}")
+    prepared = [[f.get_db_prep_save(value, connection=conn) for f, value in zip(fields, row, strict=True)]
+                for row in batch]
+    with conn.cursor() as cursor:
+        cursor.executemany(sql, prepared)
+
+
+def _ids(alias: str, model: type[models.Model], tenant_id: Any) -> set[Any]:
+    return set(model._default_manager.db_manager(alias).unscoped()  # type: ignore[attr-defined]
+               .filter(tenant_id=tenant_id).values_list("pk", flat=True))
+
+
+def _delete_ids(alias: str, model: type[models.Model], ids: Iterable[Any]) -> int:
+    ids = list(ids)
+    conn = connections[alias]
+    quote = conn.ops.quote_name
+    pk = model._meta.pk
+    for start in range(0, len(ids), BATCH):
+        chunk = [pk.get_db_prep_value(i, conn) for i in ids[start:start + BATCH]]
+        with conn.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {quote(model._meta.db_table)} WHERE {quote(pk.column)} IN "  # noqa: S608  (names from the model registry)
+                           f"({', '.join(['%s'] * len(chunk))})", chunk)
+    return len(ids)
+
+
+def _both_postgres(src: str, dst: str) -> bool:
+    return connections[src].vendor == connections[dst].vendor == "postgresql"
+
+
+def _copy_table(src: str, dst: str, model: type[models.Model], tenant_id: Any) -> int:
+    """Copy the tenant's rows of one table in one target transaction; return how many.
+
+    The target's rows of the tenant are deleted first, so a copy that ran but was not
+    checkpointed (the mover died just after) is simply done again. Between two PostgreSQL
+    hosts the rows stream with ``COPY``; otherwise in batches of upserts.
+    """
+    with transaction.atomic(using=dst):
+        _delete_ids(dst, model, _ids(dst, model, tenant_id))
+        if not _both_postgres(src, dst):
+            copied = 0
+            for batch in _rows(src, model, tenant_id):
+                _upsert(dst, model, batch)
+                copied += len(batch)
+            return copied
+        quote = connections[src].ops.quote_name
+        cols = ", ".join(quote(f.column) for f in _columns(model))
+        table = quote(model._meta.db_table)
+        source_sql = f"COPY (SELECT {cols} FROM {table} WHERE tenant_id = %s) TO STDOUT"  # noqa: S608  (registry names)
+        connections[src].ensure_connection()
+        connections[dst].ensure_connection()
+        # Row-level security refuses COPY FROM into the table itself: stage, then INSERT ... SELECT.
+        stage = quote(f"move_stage_{model._meta.db_table}")
+        with connections[dst].cursor() as cursor:
+            cursor.execute(f"CREATE TEMP TABLE {stage} (LIKE {table}) ON COMMIT DROP")
+        with connections[src].connection.cursor() as out_cursor, \
+                connections[dst].connection.cursor() as in_cursor, \
+                out_cursor.copy(source_sql, [tenant_id]) as out, \
+                in_cursor.copy(f"COPY {stage} ({cols}) FROM STDIN") as into:
+            for data in out:
+                into.write(data)
+        with connections[dst].cursor() as cursor:
+            cursor.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage}")  # noqa: S608  (registry names)
+        return len(_ids(dst, model, tenant_id))
+
+
+def _sql_digest(alias: str, model: type[models.Model], tenant_id: Any) -> tuple[int, str]:
+    """(count, md5 over every row's text in id order), computed by PostgreSQL itself."""
+    conn = connections[alias]
+    quote = conn.ops.quote_name
+    cols = ", ".join(quote(f.column) for f in _columns(model))
+    pk = quote(model._meta.pk.column)
+    with conn.cursor() as cursor:
+        cursor.execute(f"SELECT count(*), coalesce(md5(string_agg(md5(ROW({cols})::text), '' ORDER BY {pk})), '') "  # noqa: S608
+                       f"FROM {quote(model._meta.db_table)} WHERE tenant_id = %s", [tenant_id])
+        count, digest = cursor.fetchone()
+    return int(count), str(digest)
+
+
+def table_digest(alias: str, model: type[models.Model], tenant_id: Any) -> tuple[int, str]:
+    """Return (row count, SHA-256 over every row in id order) of the tenant's rows."""
+    digest = hashlib.sha256()
+    count = 0
+    for batch in _rows(alias, model, tenant_id):
+        for row in batch:
+            digest.update(repr(tuple(_normal(v) for v in row)).encode())
+            count += 1
+    return count, digest.hexdigest()
+
+
+def _sync_changes(src: str, dst: str, tenant_id: Any, since: dt.datetime | None, *,
+                  only: list[type[models.Model]] | None = None, deletions: bool = True) -> int:
+    """One catch-up round in one target transaction; return how many rows changed."""
+    changed = 0
+    ordered = [m for m in tenant_models() if only is None or m in only]
+    with transaction.atomic(using=dst):
+        for model in reversed(ordered) if deletions else ():  # deletions first, children before parents
+            gone = _ids(dst, model, tenant_id) - _ids(src, model, tenant_id)
+            changed += _delete_ids(dst, model, gone)
+        for model in ordered:
+            for batch in _rows(src, model, tenant_id, since=since):
+                _upsert(dst, model, batch)
+                changed += len(batch)
+    return changed
+
+
+def _checkpoint(move: TenantMove, step: MoveStep, **fields: Any) -> None:
+    move.step = step
+    for name, value in fields.items():
+        setattr(move, name, value)
+    with transaction.atomic(using=CONTROL):
+        move.save(update_fields=["step", "checkpoint", *fields])
+    logger.info("tenant move step", extra={"event": "tenant.move_step", "tenant": move.tenant.slug,
+                                           "step": str(step), "move": str(move.pk)})
+    if after_step is not None:
+        after_step(str(step))
+
+
+def start_move(tenant: Tenant, target: Host, *, actor: Any) -> TenantMove:
+    """Return the tenant's running move (to resume it) or a new one."""
+    from bindery.control.hosts import check_host_eligible
+
+    running = TenantMove.objects.select_related("tenant", "source", "target").filter(
+        tenant=tenant, state=MoveState.RUNNING).first()
+    if running is not None:
+        if running.target_id != target.pk:
+            raise ControlError(ControlErrorCode.MOVE_INVALID,
+                               f"tenant {tenant.slug!r} is already moving to {running.target.name}; "
+                               "run that move again to finish it")
+        return running
+    placement = Placement.objects.select_related("host").get(tenant=tenant)
+    if placement.host_id == target.pk:
+        raise ControlError(ControlErrorCode.MOVE_INVALID, f"tenant {tenant.slug!r} is already on {target.name}")
+    check_host_eligible(target, tenant)
+    with transaction.atomic(using=CONTROL):
+        move = TenantMove.objects.create(tenant=tenant, source=placement.host, target=target,
+                                         checkpoint={"epoch": placement.epoch})
+        Placement.objects.filter(pk=placement.pk).update(state=PlacementState.MOVING)
+    logger.info("tenant move started", extra={"event": "tenant.move_started", "tenant": tenant.slug,
+                                              "target": target.name, "actor": str(actor)})
+    return move
+
+
+def do_move_tenant(tenant: Tenant, target: Host, *, actor: Any,
+                   progress: Callable[[str], None] | None = None) -> TenantMove:
+    """Move (or resume moving) ``tenant`` to ``target``; see the module docstring."""
+    from bindery.control import directory
+    from bindery.control.hosts import host_alias
+
+    move = start_move(tenant, target, actor=actor)
+    src, dst = host_alias(move.source), host_alias(move.target)
+    say = progress or (lambda _line: None)
+    epoch = int(move.checkpoint.get("epoch", 1))
+    try:
+        if move.step == MoveStep.START:
+            local = LocalTenant.objects.using(src).get(pk=tenant.pk)
+            with transaction.atomic(using=dst):
+                LocalTenant.objects.using(dst).update_or_create(
+                    pk=tenant.pk, defaults={"slug": local.slug, "name": local.name, "epoch": epoch,
+                                            "fenced": False, "max_products": local.max_products,
+                                            "max_orders_30d": local.max_orders_30d})
+            move.checkpoint["copy_started"] = timezone.now().isoformat()
+            move.checkpoint["tables"] = {}
+            move.rows_total = sum(m._default_manager.db_manager(src).unscoped()  # type: ignore[attr-defined]
+                                  .filter(tenant_id=tenant.pk).count() for m in tenant_models())
+            _checkpoint(move, MoveStep.COPY, rows_total=move.rows_total)
+        if move.step == MoveStep.COPY:
+            for model in tenant_models():
+                table = model._meta.db_table
+                if table in move.checkpoint["tables"]:
+                    continue
+                copied = _copy_table(src, dst, model, tenant.pk)
+                move.checkpoint["tables"][table] = copied
+                move.rows_copied += copied
+                say(f"copied {table}: {copied} rows")
+                _checkpoint(move, MoveStep.COPY, rows_copied=move.rows_copied)
+            _checkpoint(move, MoveStep.CATCH_UP)
+        if move.step == MoveStep.CATCH_UP:
+            since = dt.datetime.fromisoformat(move.checkpoint["copy_started"]) - MARGIN
+            for _round in range(CATCH_UP_ROUNDS):
+                started = timezone.now()
+                changed = _sync_changes(src, dst, tenant.pk, since)
+                say(f"caught up {changed} changed rows")
+                since = started - MARGIN
+                if changed < SMALL_ENOUGH:
+                    break
+            move.checkpoint["synced_since"] = since.isoformat()
+            _checkpoint(move, MoveStep.CUTOVER)
+        if move.step == MoveStep.CUTOVER:
+            if move.fenced_at is None:
+                move.fenced_at = timezone.now()
+                _checkpoint(move, MoveStep.CUTOVER, fenced_at=move.fenced_at)
+            fence_tenant(src, tenant.pk, epoch=epoch + 1)
+            since = dt.datetime.fromisoformat(move.checkpoint.get("synced_since", move.checkpoint["copy_started"]))
+            # Only changed rows here: deletions show up as a differing table in verify.
+            _sync_changes(src, dst, tenant.pk, since - MARGIN, deletions=False)
+            _checkpoint(move, MoveStep.VERIFY)
+        if move.step == MoveStep.VERIFY:
+            report = _verify(src, dst, tenant.pk)
+            differing = [table for table, (a, b) in report.items() if a != b]
+            if differing:
+                say(f"re-syncing in full: {', '.join(differing)}")
+                _sync_changes(src, dst, tenant.pk, None,
+                              only=[m for m in tenant_models() if m._meta.db_table in differing])
+                report = _verify(src, dst, tenant.pk)
+                differing = [table for table, (a, b) in report.items() if a != b]
+            if differing:
+                raise ControlError(ControlErrorCode.MOVE_FAILED,
+                                   f"verification failed for {', '.join(differing)}")
+            move.checkpoint["verified"] = {table: {"rows": a[0], "sha256": a[1]} for table, (a, _b) in report.items()}
+            _checkpoint(move, MoveStep.SWITCH)
+        if move.step == MoveStep.SWITCH:
+            with transaction.atomic(using=dst):
+                LocalTenant.objects.using(dst).filter(pk=tenant.pk).update(epoch=epoch + 1, fenced=False)
+            with transaction.atomic(using=CONTROL):
+                Placement.objects.filter(tenant=tenant).update(host=move.target, epoch=epoch + 1,
+                                                               state=PlacementState.ACTIVE)
+                move.state = MoveState.DONE
+                move.finished_at = move.unfenced_at = timezone.now()
+                move.step = MoveStep.DONE
+                move.save(update_fields=["state", "finished_at", "unfenced_at", "step"])
+            directory.clear()
+            logger.info("tenant moved", extra={"event": "tenant.moved", "tenant": tenant.slug,
+                                               "source": move.source.name, "target": move.target.name,
+                                               "actor": str(actor)})
+    except ControlError as exc:
+        _fail(move, src, epoch, str(exc))
+        raise
+    return move
+
+
+def _verify(src: str, dst: str, tenant_id: Any) -> dict[str, tuple[tuple[int, str], tuple[int, str]]]:
+    """Digest every table on both hosts; between PostgreSQL hosts both sides work at once."""
+    ordered = tenant_models()
+    if not _both_postgres(src, dst):
+        return {m._meta.db_table: (table_digest(src, m, tenant_id), table_digest(dst, m, tenant_id))
+                for m in ordered}
+
+    def target_side() -> list[tuple[int, str]]:
+        try:
+            return [_sql_digest(dst, m, tenant_id) for m in ordered]
+        finally:
+            connections[dst].close()  # this thread's own connection
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    # The source side stays on this thread's connection (it may be inside a transaction).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        target = pool.submit(target_side)
+        source = [_sql_digest(src, m, tenant_id) for m in ordered]
+        pairs = zip(source, target.result(), strict=True)
+    return {m._meta.db_table: pair for m, pair in zip(ordered, pairs, strict=True)}
+
+
+def _fail(move: TenantMove, src: str, epoch: int, error: str) -> None:
+    """Roll back cleanly: the source serves the tenant again at its old epoch."""
+    unfence_tenant(src, move.tenant_id, epoch=epoch)
+    with transaction.atomic(using=CONTROL):
+        Placement.objects.filter(tenant_id=move.tenant_id).update(state=PlacementState.ACTIVE)
+        TenantMove.objects.filter(pk=move.pk).update(state=MoveState.FAILED, error=error[:2000],
+                                                     finished_at=timezone.now())
+
+
+def do_prune_moved(*, actor: Any) -> list[TenantMove]:
+    """Delete the old copies of every finished move from their source hosts."""
+    from bindery.control.hosts import host_alias
+
+    pruned = []
+    for move in TenantMove.objects.select_related("tenant", "source").filter(state=MoveState.DONE,
+                                                                            step=MoveStep.DONE):
+        src = host_alias(move.source)
+        with transaction.atomic(using=src):
+            # Lock first: writers wait, then find no tenant and are refused by the fence.
+            LocalTenant.objects.using(src).select_for_update().filter(pk=move.tenant_id).first()
+            LocalTenant.objects.using(src).filter(pk=move.tenant_id).update(fenced=False)
+            for model in reversed(tenant_models()):
+                _delete_ids(src, model, _ids(src, model, move.tenant_id))
+            LocalTenant.objects.using(src).filter(pk=move.tenant_id).delete()
+        move.step = MoveStep.PRUNED
+        with transaction.atomic(using=CONTROL):
+            move.save(update_fields=["step"])
+        pruned.append(move)
+        logger.info("moved tenant pruned", extra={"event": "tenant.move_pruned", "tenant": move.tenant.slug,
+                                                  "source": move.source.name, "actor": str(actor)})
+    return pruned
+
+
+def do_drain_host(host: Host, *, actor: Any, progress: Callable[[str], None] | None = None) -> list[TenantMove]:
+    """Stop placing tenants on ``host`` and move every tenant it serves to the best other host."""
+    from bindery.control.hosts import choose_host_excluding, do_set_host_state
+    from bindery.control.models import HostState
+
+    if host.state == HostState.ACTIVE:
+        do_set_host_state(host, HostState.DRAINING, actor=actor)
+    moves = []
+    for placement in Placement.objects.select_related("tenant").filter(host=host).order_by("tenant__slug"):
+        tenant = placement.tenant
+        running = TenantMove.objects.filter(tenant=tenant, state=MoveState.RUNNING).select_related("target").first()
+        target = running.target if running else choose_host_excluding(
+            host, allowed_countries=tenant.allowed_countries, dedicated=tenant.dedicated)
+        if progress:
+            progress(f"moving {tenant.slug} to {target.name}")
+        moves.append(do_move_tenant(tenant, target, actor=actor, progress=progress))
+    return moves

@@ -1,0 +1,13 @@
+"""URLs of the operators' host pages and API, mounted under /ops/ before the admin site."""
+
+from django.urls import path
+
+from bindery.control import views_ops
+from bindery.ops.admin_site import ops_site
+
+urlpatterns = [
+    path("hosts/", ops_site.admin_view(views_ops.hosts_page), name="ops_hosts"),
+    path("api/hosts", views_ops.api_hosts, name="ops_api_hosts"),
+    path("api/tenants", views_ops.api_tenants, name="ops_api_tenants"),
+    path("api/moves", views_ops.api_moves, name="ops_api_moves"),
+]

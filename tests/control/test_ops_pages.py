@@ -1,0 +1,79 @@
+"""Operators' host pages and API: load against capacity, recommendations, placement, moves."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from bindery.accounts.models import User
+from bindery.catalog.models import Product
+from bindery.control.actions import do_create_tenant
+from bindery.control.databases import alias_for_host
+from bindery.control.hosts import do_add_host, ensure_local_host
+from bindery.control.models import LocalTenant, Tenant
+from bindery.control.moves import do_move_tenant
+from tests.conftest import HttpsClient
+
+pytestmark = pytest.mark.django_db(databases="__all__")
+
+
+def _setup(host_database_url: Callable[[], str]) -> None:
+    local = ensure_local_host()
+    hot = do_add_host("hot", datacenter=local.datacenter, public_url="https://hot.example",
+                      database_url=host_database_url(), capacity=4, actor="test")
+    do_add_host("cold", datacenter=local.datacenter, public_url="https://cold.example",
+                database_url=host_database_url(), capacity=100, actor="test")
+    alias = alias_for_host(hot)
+    for slug, n in (("t1", 1_000), ("t2", 3_000)):
+        tenant = do_create_tenant(slug, slug, host=hot, actor="test")
+        Product.objects.using(alias).bulk_create([Product(tenant_id=tenant.pk, sku=f"S{i}") for i in range(n)])
+
+
+def test_hosts_page_shows_load_chart_recommendations_and_moves(
+        ops_client: HttpsClient, tenant: LocalTenant, host_database_url: Callable[[], str]) -> None:
+    _setup(host_database_url)
+    do_move_tenant(Tenant.objects.get(pk=tenant.pk), do_add_host_target(host_database_url), actor="test")
+    page = ops_client.get("/ops/hosts/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "<svg" in html
+    assert "style=" not in html.split("<svg", 1)[1].split("</svg>", 1)[0]  # CSP: no inline styles
+    assert "hot" in html
+    assert "t2 (3000 products" in html
+    assert "bindery tenants move t1 --to cold" in html
+    assert "acme" in html  # the move table
+    assert "done" in html
+
+
+def do_add_host_target(host_database_url: Callable[[], str]) -> Any:
+    local = ensure_local_host()
+    return do_add_host("target", datacenter=local.datacenter, public_url="https://target.example",
+                       database_url=host_database_url(), capacity=100, actor="test")
+
+
+def test_operator_api(ops_client: HttpsClient, host_database_url: Callable[[], str]) -> None:
+    _setup(host_database_url)
+    body = ops_client.get("/ops/api/hosts").json()
+    hot = next(h for h in body["hosts"] if h["name"] == "hot")
+    assert hot["units"] == 4.0
+    assert hot["hot"] is True
+    assert [t["slug"] for t in hot["tenants"]] == ["t1", "t2"]
+    assert body["recommendations"][0]["tenant"] == "t1"
+    assert "database" not in str(body).lower()  # no database URL ever leaves the control plane
+    tenants = ops_client.get("/ops/api/tenants").json()["tenants"]
+    assert {t["tenant"]: t["host"] for t in tenants} == {"t1": "hot", "t2": "hot"}
+    assert ops_client.get("/ops/api/moves").json() == {"moves": []}
+    assert ops_client.post("/ops/api/hosts").status_code == 405
+
+
+def test_tenant_users_and_strangers_are_kept_out(client: HttpsClient, owner: User) -> None:
+    for path in ("/ops/api/hosts", "/ops/api/tenants", "/ops/api/moves"):
+        assert client.get(path).status_code == 403
+    page = client.get("/ops/hosts/")
+    assert page.status_code == 302
+    assert "/ops/login/" in page["Location"]
+    client.force_login(owner, backend="bindery.accounts.backends.TenantUserBackend")
+    assert client.get("/ops/api/hosts").status_code == 403
+    assert client.get("/ops/hosts/").status_code == 302

@@ -1,0 +1,106 @@
+"""Routing: a host serves only its own tenants, redirects the others, and survives a control outage."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import pytest
+from django.db import connections
+from django.test import override_settings
+
+from bindery.accounts.models import User
+from bindery.control import directory
+from bindery.control.hosts import do_add_datacenter, ensure_local_host
+from bindery.control.models import Host, LocalTenant, Placement
+from bindery.control.routers import CONTROL
+from bindery.control.sealing import seal
+from bindery.security.actions import do_create_api_token
+from tests.conftest import HttpsClient
+
+pytestmark = pytest.mark.django_db(databases="__all__")
+
+
+def _host_b() -> Host:
+    dc = do_add_datacenter("dc-b", "DE", actor="test")
+    return Host.objects.create(name="host-b", datacenter=dc, public_url="https://b.example:9443",
+                               database_url_sealed=seal("sqlite:///unused", purpose="host-database-url:host-b"))
+
+
+def _place(tenant: LocalTenant, host: Host) -> None:
+    Placement.objects.filter(tenant_id=tenant.pk).update(host=host, epoch=2)
+    directory.clear()
+
+
+def test_own_tenant_is_served(client: HttpsClient, owner: User) -> None:
+    client.force_login(owner, backend="bindery.accounts.backends.TenantUserBackend")
+    assert client.get("/").status_code in (200, 302)
+    assert directory.lookup(owner.tenant_id).is_here  # type: ignore[union-attr]
+
+
+def test_pages_of_a_tenant_elsewhere_redirect_307(client: HttpsClient, owner: User, tenant: LocalTenant) -> None:
+    """A signed-in user of a tenant placed on another host is sent there, path and query kept."""
+    client.force_login(owner, backend="bindery.accounts.backends.TenantUserBackend")
+    _place(tenant, _host_b())
+    response = client.get("/catalog/products/?q=shirt")
+    assert response.status_code == 307
+    assert response["Location"] == "https://b.example:9443/catalog/products/?q=shirt"
+    posted = client.post("/catalog/products/", {"x": "1"})
+    assert posted.status_code == 307  # 307 keeps the method and body
+
+
+def test_api_of_a_tenant_elsewhere_redirects_307(client: HttpsClient, tenant: LocalTenant) -> None:
+    """API calls with a token of a tenant placed elsewhere are redirected, before any work is done."""
+    token, plaintext = do_create_api_token(tenant, "erp", ["catalog:read"], actor="test")
+    _place(tenant, _host_b())
+    response = client.get("/api/v1/products?limit=5", headers={"Authorization": f"Bearer {plaintext}"})
+    assert response.status_code == 307
+    assert response["Location"] == "https://b.example:9443/api/v1/products?limit=5"
+    token.refresh_from_db()
+    assert token.last_used_at is None
+
+
+def test_cache_keeps_its_entry_for_the_ttl(tenant: LocalTenant) -> None:
+    """Within the TTL the cached entry answers; after it the control plane is asked again."""
+    first = directory.lookup(tenant.pk, now=1000.0)
+    assert first is not None
+    assert first.is_here
+    Placement.objects.filter(tenant_id=tenant.pk).update(host=_host_b())
+    with override_settings(BINDERY_DIRECTORY_TTL=30):
+        assert directory.lookup(tenant.pk, now=1010.0) == first
+        later = directory.lookup(tenant.pk, now=1031.0)
+    assert later is not None
+    assert later.host_name == "host-b"
+
+
+@contextlib.contextmanager
+def control_down() -> Iterator[None]:
+    """Make the control database unreachable for real: its alias connects to nothing."""
+    conn = connections[CONTROL]
+    broken = dict(conn.settings_dict)
+    if conn.vendor == "sqlite":
+        broken["NAME"] = "/nonexistent-folder/control.sqlite3"
+    else:
+        broken["PORT"] = "1"
+    connections[CONTROL] = type(conn)(broken, CONTROL)
+    try:
+        yield
+    finally:
+        connections[CONTROL].close()
+        connections[CONTROL] = conn
+
+
+@pytest.mark.django_db(databases="__all__", transaction=True)
+def test_control_outage_keeps_serving_own_tenants(tenant: LocalTenant, owner: User) -> None:
+    """With the control database down, a host keeps serving from its cache and its own records."""
+    ensure_local_host()
+    client = HttpsClient()
+    client.force_login(owner, backend="bindery.accounts.backends.TenantUserBackend")
+    cached = directory.lookup(tenant.pk, now=0.0)
+    assert cached is not None
+    with control_down(), override_settings(BINDERY_DIRECTORY_TTL=0):
+        assert directory.lookup(tenant.pk) == cached  # stale, but better than nothing
+        directory.clear()
+        assert directory.lookup(tenant.pk) is None  # nothing known: the host's records decide
+        assert client.get("/").status_code in (200, 302)
+    assert directory.lookup(tenant.pk) == cached
