@@ -169,8 +169,13 @@ def _xml_leaves(leaves: list[tuple[str, Any]], indent: str) -> Iterator[str]:
 
 
 def _xml_document(order: Order) -> Iterator[str]:
+    return xml_from_tree(document_tree(order))
+
+
+def xml_from_tree(tree: list[tuple[str, Any]]) -> Iterator[str]:
+    """Yield one ``Document`` element for a tree made by ``document_tree``."""
     yield "  <Document>\n"
-    for group, content in document_tree(order):
+    for group, content in tree:
         yield f"    <{group}>\n"
         if group == "Rows":
             for row in content:
