@@ -1,0 +1,1 @@
+"""bindCommerce-compatible developer API wire formats (see shared design WIRE.md)."""
