@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 from django.urls import URLPattern, reverse
 
+from bindery.accounts.actions import do_create_user
+from bindery.accounts.models import Role, User
 from bindery.catalog.models import Category, Price, PriceList, Product, StockLevel, Warehouse
 from bindery.control.models import LocalTenant
 from bindery.sales.models import Customer, Order, Shipment
@@ -36,6 +38,7 @@ class TenantB:
     catalog: Catalog
     sales: Sales
     token: ApiToken
+    member: User
 
 
 # Which of B's objects a URL keyword is probed with.
@@ -44,6 +47,7 @@ B_IDS: dict[str, Callable[[TenantB], object]] = {
     "order_id": lambda b: b.sales.order.pk,
     "customer_id": lambda b: b.sales.customer.pk,
     "token_id": lambda b: b.token.pk,
+    "member_id": lambda b: b.member.pk,
 }
 # Views whose method check runs before the lookup: a GET is 405 there, which reveals nothing either.
 POST_ONLY = {"token_revoke"}
@@ -75,7 +79,9 @@ def tenant_b(other_tenant: LocalTenant) -> TenantB:
                            warehouse="globex-wh", price_list="globex-list")
     sales = make_sales(other_tenant, number="GLOBEX-ORDER-777", email=B_EMAIL, tracking=B_TRACKING)
     token, _ = do_create_api_token(other_tenant, "globex-token", ["catalog:read"], actor="test")
-    return TenantB(catalog, sales, token)
+    member = do_create_user(other_tenant, "secret.member@globex.example", "correct horse battery staple",
+                            role=Role.VIEWER, actor="test")
+    return TenantB(catalog, sales, token, member)
 
 
 @pytest.fixture
@@ -91,7 +97,7 @@ def b_markers(b: TenantB) -> list[str]:
     return [B_SKU, f"{B_SKU}-RED", "Globex secret product", "Globex|Secret", "globex-wh", "globex-list", B_EMAIL,
             "GLOBEX-ORDER-777", b.sales.order.hub_order_key, B_TRACKING, "globex-token",
             str(b.catalog.product.pk), str(b.catalog.variant.pk), str(b.sales.order.pk), str(b.sales.customer.pk),
-            str(b.sales.shipment.pk), str(b.token.pk)]
+            str(b.sales.shipment.pk), str(b.token.pk), "secret.member@globex.example"]
 
 
 def snapshot(tenant: LocalTenant) -> dict[str, list[dict[str, Any]]]:

@@ -125,6 +125,9 @@ def _add_routers() -> None:
     api.add_router("", catalog_reference.router)
     _add_catalog_error_handler()
     sales.register(api)
+    from bindery.api.routes import members
+
+    api.add_router("", members.router)
 
 
 _add_routers()

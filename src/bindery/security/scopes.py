@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 from bindery.security.errors import TokenActionError, TokenError
 
-RESOURCES = ("catalog", "sales")
+RESOURCES = ("catalog", "sales", "members")
 ACTIONS = ("read", "write")
 WILDCARD = "*"
 

@@ -1,7 +1,7 @@
 from django.contrib.auth.decorators import login_required
 from django.urls import path
 
-from bindery.web import views, views_catalog, views_sales, views_tokens
+from bindery.web import views, views_catalog, views_people, views_sales, views_tokens
 
 app_name = "web"
 urlpatterns = [
@@ -36,4 +36,8 @@ urlpatterns = [
     path("sales/orders/<uuid:order_id>/shipments/", views_sales.order_add_shipment, name="order_add_shipment"),
     path("sales/shipments/", views_sales.shipment_list, name="shipments"),
     path("sales/shipments.csv", views_sales.shipment_export, name="shipments_csv"),
+    # People
+    path("settings/members/", views_people.member_list, name="members"),
+    path("settings/members/<uuid:member_id>/role/", views_people.member_role, name="member_role"),
+    path("settings/members/<uuid:member_id>/remove/", views_people.member_remove, name="member_remove"),
 ]
