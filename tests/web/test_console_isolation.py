@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 from django.urls import URLPattern, reverse
 
+from bindery.accounts.actions import do_create_user
+from bindery.accounts.models import Role, User
 from bindery.catalog.models import Category, Price, PriceList, Product, StockLevel, Warehouse
 from bindery.control.models import LocalTenant
 from bindery.integration.actions import do_create_connector, do_create_node, do_create_procedure, do_enqueue_run
@@ -39,6 +41,7 @@ class TenantB:
     catalog: Catalog
     sales: Sales
     token: ApiToken
+    member: User
 
 
 def _b_integration(b: TenantB) -> tuple[Connector, Procedure, Run]:
@@ -65,6 +68,7 @@ B_IDS: dict[str, Callable[[TenantB], object]] = {
     "connector_id": lambda b: _b_integration(b)[0].pk,
     "procedure_id": lambda b: _b_integration(b)[1].pk,
     "run_id": lambda b: _b_integration(b)[2].pk,
+    "member_id": lambda b: b.member.pk,
 }
 # Views whose method check runs before the lookup: a GET is 405 there, which reveals nothing either.
 POST_ONLY = {"token_revoke"}
@@ -96,7 +100,9 @@ def tenant_b(other_tenant: LocalTenant) -> TenantB:
                            warehouse="globex-wh", price_list="globex-list")
     sales = make_sales(other_tenant, number="GLOBEX-ORDER-777", email=B_EMAIL, tracking=B_TRACKING)
     token, _ = do_create_api_token(other_tenant, "globex-token", ["catalog:read"], actor="test")
-    return TenantB(catalog, sales, token)
+    member = do_create_user(other_tenant, "secret.member@globex.example", "correct horse battery staple",
+                            role=Role.VIEWER, actor="test")
+    return TenantB(catalog, sales, token, member)
 
 
 @pytest.fixture
@@ -112,7 +118,7 @@ def b_markers(b: TenantB) -> list[str]:
     return [B_SKU, f"{B_SKU}-RED", "Globex secret product", "Globex|Secret", "globex-wh", "globex-list", B_EMAIL,
             "GLOBEX-ORDER-777", b.sales.order.hub_order_key, B_TRACKING, "globex-token",
             str(b.catalog.product.pk), str(b.catalog.variant.pk), str(b.sales.order.pk), str(b.sales.customer.pk),
-            str(b.sales.shipment.pk), str(b.token.pk)]
+            str(b.sales.shipment.pk), str(b.token.pk), "secret.member@globex.example"]
 
 
 def snapshot(tenant: LocalTenant) -> dict[str, list[dict[str, Any]]]:

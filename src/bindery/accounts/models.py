@@ -90,3 +90,25 @@ class Operator(ControlModel, AbstractBaseUser):
 
     def has_module_perms(self, app_label: str) -> bool:
         return self.is_active
+
+
+class AccountEvent(TenantOwnedModel):
+    """One entry of a tenant's account activity log: sign-ins, failures, MFA, roles, invitations.
+
+    ``actor`` is who did it (``user:<id>``, ``token:<id>``, ``operator:<id>``, ``system``);
+    ``user`` the account it concerns, when there is one. Details never hold secrets.
+    """
+
+    kind = models.CharField(max_length=50)
+    actor = models.CharField(max_length=100)
+    user = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    email = models.CharField(max_length=254, blank=True, help_text="the account's e-mail at the time")
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["tenant", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.email}"

@@ -138,6 +138,9 @@ def _add_routers() -> None:
     from bindery.api.routes import integration
 
     integration.register(api)
+    from bindery.api.routes import members
+
+    api.add_router("", members.router)
 
 
 _add_routers()

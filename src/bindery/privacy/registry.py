@@ -74,6 +74,8 @@ DECLARATIONS: list[Declaration] = [
     Declaration("accounts.Operator", "name", DataClass.PERSONAL, _ACCOUNT, Erase.KEEP),
     Declaration("security.ApiToken", "last_used_ip", DataClass.PERSONAL, _SECURITY, Erase.KEEP),
     Declaration("privacy.PersonalDataAccess", "ip", DataClass.PERSONAL, _SECURITY, Erase.KEEP),
+    Declaration("accounts.AccountEvent", "email", DataClass.PERSONAL, _ACCOUNT, Erase.KEEP),
+    Declaration("accounts.AccountEvent", "ip", DataClass.PERSONAL, _SECURITY, Erase.KEEP),
     Declaration("security.SecurityEvent", "ip", DataClass.PERSONAL, _SECURITY, Erase.KEEP),
     Declaration("security.SecurityEvent", "account", DataClass.PERSONAL, _SECURITY, Erase.KEEP),
     Declaration("security.Ban", "source", DataClass.PERSONAL, _SECURITY, Erase.KEEP),

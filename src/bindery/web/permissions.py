@@ -1,8 +1,9 @@
-"""Who may use the console's data pages, in one place.
+"""Who may use the console's pages: the wrapper that applies the roles matrix to a view.
 
-Every catalog and sales page is for a signed-in tenant user (an operator's session belongs in
-/ops/). Reading is for every role; writing — every POST to these pages — is for owners, admins
-and operators. Viewers read only: a write attempt answers 403 before any form is looked at.
+Every console page is for a signed-in tenant user (an operator's session belongs in /ops/). A
+page belongs to one :class:`~bindery.accounts.permissions.Area`; reading it (GET) needs read
+access on that area and every POST needs write access — both from the one matrix in
+:mod:`bindery.accounts.permissions`. A refused write answers 403 before any form is looked at.
 """
 
 from __future__ import annotations
@@ -12,31 +13,24 @@ from collections.abc import Callable
 from typing import Any, Concatenate
 
 from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponseBase, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.utils.functional import SimpleLazyObject, empty
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 
-from bindery.accounts.models import Role, User
+from bindery.accounts.models import User
+from bindery.accounts.permissions import Access, Area, can, require_permission
 
-WRITER_ROLES = frozenset({Role.OWNER, Role.ADMIN, Role.OPERATOR})
 WRITE_METHODS = frozenset({"POST"})
 
 ConsoleView = Callable[Concatenate[HttpRequest, User, ...], HttpResponseBase]
 Loader = Callable[[User, Any], Any]
 
 
-def can_write(user: User) -> bool:
-    """Return whether this user may change the tenant's catalog and sales data."""
-    return user.role in WRITER_ROLES
-
-
-def require_writer(user: User) -> None:
-    """Raise PermissionDenied (403) unless the user may write."""
-    if not can_write(user):
-        raise PermissionDenied("viewers can read but not change data")
+def can_write(user: User, area: Area) -> bool:
+    """Return whether this user may change the tenant's data in ``area``."""
+    return can(user, area, Access.WRITE)
 
 
 def _unwrapped(user: Any) -> Any:
@@ -52,9 +46,9 @@ def _unwrapped(user: Any) -> Any:
     return user
 
 
-def console_view(*, methods: tuple[str, ...] = ("GET",), load: Loader | None = None,
+def console_view(area: Area, *, methods: tuple[str, ...] = ("GET",), load: Loader | None = None,
                  ) -> Callable[[ConsoleView], Callable[..., HttpResponseBase]]:
-    """Wrap a data page: tenant user signed in, object found, method allowed, writer role for POST.
+    """Wrap a page of ``area``: tenant user signed in, object found, method allowed, role allowed.
 
     Also CSRF protection and no caching. The view receives the signed-in :class:`User` after the
     request, then, with ``load``, the object the URL's one keyword names, resolved through
@@ -79,10 +73,11 @@ def console_view(*, methods: tuple[str, ...] = ("GET",), load: Loader | None = N
                 args, kwargs = (load(user, value),), {}
             if request.method not in allowed:
                 return HttpResponseNotAllowed(allowed)
-            if request.method in WRITE_METHODS:
-                require_writer(user)
+            require_permission(user, area, Access.WRITE if request.method in WRITE_METHODS
+                               else Access.READ)
             return view(request, user, *args, **kwargs)
 
+        wrapper.bindery_area = area  # type: ignore[attr-defined]  # read by the permission-matrix test
         return never_cache(csrf_protect(wrapper))
 
     return decorate

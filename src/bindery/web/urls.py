@@ -1,7 +1,15 @@
 from django.contrib.auth.decorators import login_required
 from django.urls import path
 
-from bindery.web import views, views_catalog, views_integration, views_privacy, views_sales, views_tokens
+from bindery.web import (
+    views,
+    views_catalog,
+    views_integration,
+    views_people,
+    views_privacy,
+    views_sales,
+    views_tokens,
+)
 
 app_name = "web"
 urlpatterns = [
@@ -47,4 +55,8 @@ urlpatterns = [
     path("integration/runs/", views_integration.run_list, name="runs"),
     path("integration/runs/<uuid:run_id>/", views_integration.run_detail, name="run_detail"),
     path("integration/runs/<uuid:run_id>/cancel/", views_integration.run_cancel, name="run_cancel"),
+    # People
+    path("settings/members/", views_people.member_list, name="members"),
+    path("settings/members/<uuid:member_id>/role/", views_people.member_role, name="member_role"),
+    path("settings/members/<uuid:member_id>/remove/", views_people.member_remove, name="member_remove"),
 ]

@@ -19,6 +19,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 
 from bindery.accounts.models import User
+from bindery.accounts.permissions import Area
 from bindery.catalog.access import access_product_by_id
 from bindery.catalog.actions import (
     do_create_category,
@@ -101,7 +102,7 @@ def _filtered_products(tenant: LocalTenant, form: ProductFilterForm) -> QuerySet
     return queryset.order_by("sku")
 
 
-@console_view()
+@console_view(Area.CATALOG)
 def product_list(request: HttpRequest, user: User) -> HttpResponse:
     form = ProductFilterForm(user.tenant, request.GET or None)
     page = paginate(request, _filtered_products(user.tenant, form))
@@ -113,7 +114,7 @@ def product_list(request: HttpRequest, user: User) -> HttpResponse:
     }, status=status)
 
 
-@console_view()
+@console_view(Area.CATALOG)
 def product_export(request: HttpRequest, user: User) -> HttpResponseBase:
     form = ProductFilterForm(user.tenant, request.GET or None)
     if form.is_bound and not form.is_valid():
@@ -143,18 +144,18 @@ def _detail_context(user: User, product: Product, **forms_: Any) -> dict[str, An
         "categories": ProductCategory.objects.for_tenant(tenant).filter(product=product).select_related("category")
         .order_by("category__path_key"),
         "images": ProductImage.objects.for_tenant(tenant).filter(product=product).order_by("position", "url"),
-        "can_write": can_write(user),
+        "can_write": can_write(user, Area.CATALOG),
         "stock_form": forms_.get("stock_form") or StockForm(tenant),
         "price_form": forms_.get("price_form") or PriceForm(tenant),
     }
 
 
-@console_view(load=product_or_404)
+@console_view(Area.CATALOG, load=product_or_404)
 def product_detail(request: HttpRequest, user: User, product: Product) -> HttpResponse:
     return render(request, "web/catalog/product_detail.html", _detail_context(user, product))
 
 
-@console_view(methods=("GET", "POST"), load=product_or_404)
+@console_view(Area.CATALOG, methods=("GET", "POST"), load=product_or_404)
 def product_edit(request: HttpRequest, user: User, product: Product) -> HttpResponse:
     initial = {name: getattr(product, name) for name in ProductEditForm.base_fields}
     form = ProductEditForm(request.POST if request.method == "POST" else None, initial=initial)
@@ -170,7 +171,7 @@ def product_edit(request: HttpRequest, user: User, product: Product) -> HttpResp
     return render(request, "web/catalog/product_edit.html", {"product": product, "form": form}, status=status)
 
 
-@console_view(methods=("POST",), load=product_or_404)
+@console_view(Area.CATALOG, methods=("POST",), load=product_or_404)
 def product_set_stock(request: HttpRequest, user: User, product: Product) -> HttpResponse:
     form = StockForm(user.tenant, request.POST)
     if form.is_valid():
@@ -186,7 +187,7 @@ def product_set_stock(request: HttpRequest, user: User, product: Product) -> Htt
                   status=400)
 
 
-@console_view(methods=("POST",), load=product_or_404)
+@console_view(Area.CATALOG, methods=("POST",), load=product_or_404)
 def product_set_price(request: HttpRequest, user: User, product: Product) -> HttpResponse:
     form = PriceForm(user.tenant, request.POST)
     if form.is_valid():
@@ -204,7 +205,7 @@ def product_set_price(request: HttpRequest, user: User, product: Product) -> Htt
                   status=400)
 
 
-@console_view(methods=("POST",), load=product_or_404)
+@console_view(Area.CATALOG, methods=("POST",), load=product_or_404)
 def product_delete(request: HttpRequest, user: User, product: Product) -> HttpResponse:
     changed = do_delete_product(user.tenant, product, actor=user)
     messages.success(request, f"Product {product.sku} deleted." if changed else f"{product.sku} was already deleted.")
@@ -226,7 +227,7 @@ def _reference_page(request: HttpRequest, user: User, *, template: str, form: fo
             return redirect(request.path)
     status = 400 if request.method == "POST" else 200
     return render(request, template, {"form": form, "page": paginate(request, queryset),
-                                      "query": query_without_page(request), "can_write": can_write(user)},
+                                      "query": query_without_page(request), "can_write": can_write(user, Area.CATALOG)},
                   status=status)
 
 
@@ -235,7 +236,7 @@ def _categories(tenant: LocalTenant) -> QuerySet[Any]:  # annotated rows
             .order_by("path_key", "language"))
 
 
-@console_view(methods=("GET", "POST"))
+@console_view(Area.CATALOG, methods=("GET", "POST"))
 def category_list(request: HttpRequest, user: User) -> HttpResponse:
     form = CategoryForm(request.POST if request.method == "POST" else None)
     return _reference_page(
@@ -244,7 +245,7 @@ def category_list(request: HttpRequest, user: User) -> HttpResponse:
         created="Category {} created.")
 
 
-@console_view()
+@console_view(Area.CATALOG)
 def category_export(request: HttpRequest, user: User) -> HttpResponseBase:
     rows = _categories(user.tenant).values_list("path_key", "name", "language", "product_count", "created_at")
     return csv_response(user.tenant_id, "categories.csv", ["path_key", "name", "language", "products", "created_at"],
@@ -255,7 +256,7 @@ def _price_lists(tenant: LocalTenant) -> QuerySet[Any]:  # annotated rows
     return PriceList.objects.for_tenant(tenant).annotate(price_count=Count("prices")).order_by("name")
 
 
-@console_view(methods=("GET", "POST"))
+@console_view(Area.CATALOG, methods=("GET", "POST"))
 def price_list_list(request: HttpRequest, user: User) -> HttpResponse:
     form = PriceListForm(request.POST if request.method == "POST" else None)
     return _reference_page(
@@ -265,7 +266,7 @@ def price_list_list(request: HttpRequest, user: User) -> HttpResponse:
         created="Price list {} created.")
 
 
-@console_view()
+@console_view(Area.CATALOG)
 def price_list_export(request: HttpRequest, user: User) -> HttpResponseBase:
     rows = _price_lists(user.tenant).values_list("name", "currency", "relationship", "price_count", "created_at")
     return csv_response(user.tenant_id, "price-lists.csv",
@@ -277,7 +278,7 @@ def _warehouses(tenant: LocalTenant) -> QuerySet[Any]:  # annotated rows
     return Warehouse.objects.for_tenant(tenant).annotate(stock_count=Count("stock_levels")).order_by("key")
 
 
-@console_view(methods=("GET", "POST"))
+@console_view(Area.CATALOG, methods=("GET", "POST"))
 def warehouse_list(request: HttpRequest, user: User) -> HttpResponse:
     form = WarehouseForm(request.POST if request.method == "POST" else None)
     return _reference_page(
@@ -286,7 +287,7 @@ def warehouse_list(request: HttpRequest, user: User) -> HttpResponse:
         created="Warehouse {} created.")
 
 
-@console_view()
+@console_view(Area.CATALOG)
 def warehouse_export(request: HttpRequest, user: User) -> HttpResponseBase:
     rows: Iterator[Any] = _warehouses(user.tenant).values_list(
         "key", "name", "kind", "stock_count", "created_at").iterator(chunk_size=CHUNK_SIZE)

@@ -15,6 +15,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from bindery.accounts.models import User
+from bindery.accounts.permissions import Area
 from bindery.integration.access import access_connector_by_id, access_procedure_by_id, access_run_by_id
 from bindery.integration.actions import do_cancel_run, do_enqueue_run
 from bindery.integration.errors import IntegrationError
@@ -53,17 +54,17 @@ def run_or_404(user: User, run_id: uuid.UUID) -> Run:
         raise Http404("no such run") from None
 
 
-@console_view()
+@console_view(Area.INTEGRATION)
 def connector_list(request: HttpRequest, user: User) -> HttpResponse:
     connectors = list(Connector.objects.for_tenant(user.tenant).select_related("node").order_by("name"))
     marks = dict(Watermark.objects.for_tenant(user.tenant).values_list("connector_id", "since"))
     for connector in connectors:
         connector.watermark_since = marks.get(connector.pk)
     return render(request, "web/integration/connector_list.html",
-                  {"connectors": connectors, "can_write": can_write(user)})
+                  {"connectors": connectors, "can_write": can_write(user, Area.INTEGRATION)})
 
 
-@console_view(methods=("POST",), load=connector_or_404)
+@console_view(Area.INTEGRATION, methods=("POST",), load=connector_or_404)
 def connector_run(request: HttpRequest, user: User, connector: Connector) -> HttpResponse:
     try:
         run = do_enqueue_run(connector=connector, actor=user)
@@ -74,7 +75,7 @@ def connector_run(request: HttpRequest, user: User, connector: Connector) -> Htt
     return redirect("web:run_detail", run_id=run.pk)
 
 
-@console_view()
+@console_view(Area.INTEGRATION)
 def procedure_list(request: HttpRequest, user: User) -> HttpResponse:
     procedures = list(Procedure.objects.for_tenant(user.tenant).order_by("name"))
     steps: dict[uuid.UUID, list[str]] = {}
@@ -87,10 +88,10 @@ def procedure_list(request: HttpRequest, user: User) -> HttpResponse:
         procedure.step_names = steps.get(procedure.pk, [])
         procedure.last_run = latest.get(procedure.pk)
     return render(request, "web/integration/procedure_list.html",
-                  {"procedures": procedures, "can_write": can_write(user)})
+                  {"procedures": procedures, "can_write": can_write(user, Area.INTEGRATION)})
 
 
-@console_view(methods=("POST",), load=procedure_or_404)
+@console_view(Area.INTEGRATION, methods=("POST",), load=procedure_or_404)
 def procedure_run(request: HttpRequest, user: User, procedure: Procedure) -> HttpResponse:
     try:
         run = do_enqueue_run(procedure=procedure, actor=user)
@@ -101,7 +102,7 @@ def procedure_run(request: HttpRequest, user: User, procedure: Procedure) -> Htt
     return redirect("web:run_detail", run_id=run.pk)
 
 
-@console_view()
+@console_view(Area.INTEGRATION)
 def run_list(request: HttpRequest, user: User) -> HttpResponse:
     runs = (Run.objects.for_tenant(user.tenant).filter(parent__isnull=True)
             .select_related("connector", "procedure").order_by("-queued_at", "-id"))
@@ -116,7 +117,7 @@ def run_list(request: HttpRequest, user: User) -> HttpResponse:
                    "statuses": RunStatus.choices, "chart": duration_chart(user)})
 
 
-@console_view(load=run_or_404)
+@console_view(Area.INTEGRATION, load=run_or_404)
 def run_detail(request: HttpRequest, user: User, run: Run) -> HttpResponse:
     children = list(Run.objects.for_tenant(user.tenant).filter(parent=run).select_related("connector")
                     .order_by("queued_at"))
@@ -126,10 +127,10 @@ def run_detail(request: HttpRequest, user: User, run: Run) -> HttpResponse:
                     .order_by("id")[:500])
     return render(request, "web/integration/run_detail.html",
                   {"run": run, "children": children, "lines": lines, "failures": failures,
-                   "can_write": can_write(user)})
+                   "can_write": can_write(user, Area.INTEGRATION)})
 
 
-@console_view(methods=("POST",), load=run_or_404)
+@console_view(Area.INTEGRATION, methods=("POST",), load=run_or_404)
 def run_cancel(request: HttpRequest, user: User, run: Run) -> HttpResponse:
     try:
         do_cancel_run(run, actor=user)

@@ -18,6 +18,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 
 from bindery.accounts.models import User
+from bindery.accounts.permissions import Area
 from bindery.control.models import LocalTenant
 from bindery.sales.access import access_customer_by_id, access_order_by_id, order_shipments
 from bindery.sales.actions import do_add_shipment, do_mark_order
@@ -40,7 +41,7 @@ def _customers(tenant: LocalTenant, form: CustomerFilterForm) -> QuerySet[Any]: 
     return queryset.order_by("email", "surname", "name", "pk")
 
 
-@console_view()
+@console_view(Area.SALES)
 def customer_list(request: HttpRequest, user: User) -> HttpResponse:
     form = CustomerFilterForm(request.GET or None)
     page = paginate(request, _customers(user.tenant, form))
@@ -49,7 +50,7 @@ def customer_list(request: HttpRequest, user: User) -> HttpResponse:
                   {"form": form, "page": page, "query": query_without_page(request)}, status=status)
 
 
-@console_view()
+@console_view(Area.SALES)
 def customer_export(request: HttpRequest, user: User) -> HttpResponseBase:
     form = CustomerFilterForm(request.GET or None)
     rows = _customers(user.tenant, form).values_list(
@@ -68,7 +69,7 @@ def customer_or_404(user: User, customer_id: uuid.UUID) -> Customer:
         raise Http404("no such customer") from None
 
 
-@console_view(load=customer_or_404)
+@console_view(Area.SALES, load=customer_or_404)
 def customer_detail(request: HttpRequest, user: User, customer: Customer) -> HttpResponse:
     orders = Order.objects.for_tenant(user.tenant).filter(customer=customer).order_by("-created_on_channel")[:100]
     return render(request, "web/sales/customer_detail.html", {"customer": customer, "orders": orders})
@@ -97,7 +98,7 @@ def _orders(tenant: LocalTenant, form: OrderFilterForm) -> QuerySet[Any]:  # ann
     return queryset.order_by("-created_on_channel", "-pk")
 
 
-@console_view()
+@console_view(Area.SALES)
 def order_list(request: HttpRequest, user: User) -> HttpResponse:
     form = OrderFilterForm(request.GET or None)
     page = paginate(request, _orders(user.tenant, form))
@@ -106,7 +107,7 @@ def order_list(request: HttpRequest, user: User) -> HttpResponse:
                   {"form": form, "page": page, "query": query_without_page(request)}, status=status)
 
 
-@console_view()
+@console_view(Area.SALES)
 def order_export(request: HttpRequest, user: User) -> HttpResponseBase:
     form = OrderFilterForm(request.GET or None)
     if form.is_bound and not form.is_valid():
@@ -138,17 +139,17 @@ def _order_context(user: User, order: Order, *, shipment_form: ShipmentForm | No
         "rows": OrderRow.objects.for_tenant(tenant).filter(order=order).order_by("position"),
         "addresses": Address.objects.for_tenant(tenant).filter(order=order).order_by("kind"),
         "shipments": order_shipments(order),
-        "can_write": can_write(user),
+        "can_write": can_write(user, Area.SALES),
         "shipment_form": shipment_form or ShipmentForm(initial={"status": ShipmentStatus.SHIPPED}),
     }
 
 
-@console_view(load=order_or_404)
+@console_view(Area.SALES, load=order_or_404)
 def order_detail(request: HttpRequest, user: User, order: Order) -> HttpResponse:
     return render(request, "web/sales/order_detail.html", _order_context(user, order))
 
 
-@console_view(methods=("POST",), load=order_or_404)
+@console_view(Area.SALES, methods=("POST",), load=order_or_404)
 def order_mark(request: HttpRequest, user: User, order: Order) -> HttpResponse:
     form = MarkForm(request.POST)
     if not form.is_valid():
@@ -160,7 +161,7 @@ def order_mark(request: HttpRequest, user: User, order: Order) -> HttpResponse:
     return redirect("web:order_detail", order_id=order.pk)
 
 
-@console_view(methods=("POST",), load=order_or_404)
+@console_view(Area.SALES, methods=("POST",), load=order_or_404)
 def order_add_shipment(request: HttpRequest, user: User, order: Order) -> HttpResponse:
     form = ShipmentForm(request.POST)
     if form.is_valid():
@@ -185,13 +186,13 @@ def _shipments(tenant: LocalTenant) -> QuerySet[Any]:  # annotated rows
     return Shipment.objects.for_tenant(tenant).select_related("order").order_by("-created_at", "-pk")
 
 
-@console_view()
+@console_view(Area.SALES)
 def shipment_list(request: HttpRequest, user: User) -> HttpResponse:
     page = paginate(request, _shipments(user.tenant))
     return render(request, "web/sales/shipment_list.html", {"page": page, "query": query_without_page(request)})
 
 
-@console_view()
+@console_view(Area.SALES)
 def shipment_export(request: HttpRequest, user: User) -> HttpResponseBase:
     rows = _shipments(user.tenant).values_list(
         "order__hub_order_key", "order__channel_order_number", "carrier", "service", "tracking_number",

@@ -1,6 +1,7 @@
 """Console pages for the tenant's API tokens: list, create (shown once), revoke.
 
-Managing tokens is for owners and admins: a token reaches the tenant's data without a person.
+Managing tokens is the ``tokens`` area of the roles matrix (owners and admins): a token reaches
+the tenant's data without a person, so it may only carry scopes the creator's role holds.
 """
 
 from __future__ import annotations
@@ -17,21 +18,19 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from bindery.accounts.models import Role, User
+from bindery.accounts.models import User
+from bindery.accounts.permissions import Access, Area, require_permission, scope_within_role
 from bindery.security.actions import do_create_api_token, do_revoke_api_token
 from bindery.security.errors import TokenActionError
 from bindery.security.models import ApiToken
 from bindery.security.scopes import all_scopes
-
-TOKEN_MANAGERS = {Role.OWNER, Role.ADMIN}
 
 
 def _manager(request: HttpRequest) -> User:
     user = request.user
     if not isinstance(user, User):
         raise PermissionDenied("tenant users only")
-    if user.role not in TOKEN_MANAGERS:
-        raise PermissionDenied("only owners and admins manage API tokens")
+    require_permission(user, Area.TOKENS, Access.WRITE if request.method == "POST" else Access.READ)
     return user
 
 
@@ -50,6 +49,10 @@ def token_list(request: HttpRequest) -> HttpResponse:
     user = _manager(request)
     form = TokenForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
+        beyond = [s for s in form.cleaned_data["scopes"] if not scope_within_role(s, user.role)]
+        if beyond:
+            form.add_error("scopes", f"your role cannot grant {', '.join(beyond)}")
+    if request.method == "POST" and form.is_valid():
         days = form.cleaned_data["expires_days"]
         try:
             row, plaintext = do_create_api_token(
@@ -67,6 +70,9 @@ def token_list(request: HttpRequest) -> HttpResponse:
     return render(request, "web/tokens/list.html", {"form": form, "tokens": tokens}, status=status)
 
 
+token_list.bindery_area = Area.TOKENS  # type: ignore[attr-defined]
+
+
 @login_required
 @require_POST
 def token_revoke(request: HttpRequest, token_id: str) -> HttpResponse:
@@ -80,3 +86,6 @@ def token_revoke(request: HttpRequest, token_id: str) -> HttpResponse:
         raise Http404("no such token")
     do_revoke_api_token(token, actor=user)
     return redirect("web:tokens")
+
+
+token_revoke.bindery_area = Area.TOKENS  # type: ignore[attr-defined]
