@@ -18,7 +18,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 PREFIX = "BINDERY_"
 
@@ -85,6 +85,11 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("BINDERY_WAF_THRESHOLD", "5", "Anomaly score at which the application firewall blocks a request."),
     Variable("BINDERY_DIRECTORY_TTL", "30",
              "Seconds a host trusts its cached copy of the tenant directory before asking the control plane again."),
+    Variable("BINDERY_SMTP_URL", "",
+             "Mail server for invitations and password resets: `smtp://user:pass@host:587` (STARTTLS) or "
+             "`smtps://user:pass@host:465` (TLS). Empty: mail goes to `<VAR_DIR>/outbox/`, readable by "
+             "operators at `/ops/outbox/`.", secret=True),
+    Variable("BINDERY_MAIL_FROM", "Bindery <no-reply@localhost>", "Sender address of the platform's e-mail."),
 )
 _BY_NAME = {v.name: v for v in VARIABLES}
 
@@ -105,6 +110,18 @@ class DatabaseURL:
     @property
     def is_sqlite(self) -> bool:
         return self.engine == "sqlite"
+
+
+@dataclass(frozen=True)
+class SmtpURL:
+    host: str
+    port: int
+    user: str
+    password: str
+    implicit_tls: bool
+
+    def __repr__(self) -> str:  # never show the password
+        return f"SmtpURL({self.host}:{self.port})"
 
 
 @dataclass(frozen=True)
@@ -135,6 +152,8 @@ class Config:
     waf_paranoia: int = 1
     waf_threshold: int = 5
     directory_ttl: int = 30
+    smtp: SmtpURL | None = None
+    mail_from: str = "Bindery <no-reply@localhost>"
 
     @property
     def tls_dir(self) -> Path:
@@ -295,6 +314,28 @@ def _tls_files(env: Mapping[str, str]) -> tuple[Path | None, Path | None]:
     return Path(cert), Path(key)
 
 
+def _smtp(env: Mapping[str, str]) -> SmtpURL | None:
+    value = _raw(env, "BINDERY_SMTP_URL")
+    if not value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ConfigError("BINDERY_SMTP_URL", "expected smtp://user:pass@host:port or smtps://user:pass@host:port")
+    try:
+        port = parts.port or (465 if parts.scheme == "smtps" else 587)
+    except ValueError:
+        raise ConfigError("BINDERY_SMTP_URL", "the port is not a number between 1 and 65535") from None
+    return SmtpURL(host=parts.hostname, port=port, user=unquote(parts.username or ""),
+                   password=unquote(parts.password or ""), implicit_tls=parts.scheme == "smtps")
+
+
+def _mail_from(env: Mapping[str, str]) -> str:
+    value = _raw(env, "BINDERY_MAIL_FROM") or "Bindery <no-reply@localhost>"
+    if "\n" in value or "\r" in value or "@" not in value or len(value) > 254:
+        raise ConfigError("BINDERY_MAIL_FROM", f"expected an e-mail address, got {value!r}")
+    return value
+
+
 def _master_key(env: Mapping[str, str]) -> str | None:
     value = _raw(env, "BINDERY_MASTER_KEY")
     if not value:
@@ -376,6 +417,8 @@ def load(env: Mapping[str, str] | None = None, *, create: bool = True) -> Config
         waf_paranoia=_int(env, "BINDERY_WAF_PARANOIA", 1, low=1, high=4),
         waf_threshold=_int(env, "BINDERY_WAF_THRESHOLD", 5, low=1, high=1000),
         directory_ttl=_int(env, "BINDERY_DIRECTORY_TTL", 30, low=0, high=86400),
+        smtp=_smtp(env),
+        mail_from=_mail_from(env),
     )
 
 

@@ -54,6 +54,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "bindery.control.middleware.TenantScopeMiddleware",
+    "bindery.accounts.sessions.SessionGuardMiddleware",
     "bindery.privacy.audit.PersonalDataAuditMiddleware",
     "bindery.api.middleware.ApiErrorShapeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -170,7 +171,22 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True  # serve straight from the apps when collectstatic was not run
 
-EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+# Mail: an SMTP server when configured; else files in <VAR_DIR>/outbox that operators read at
+# /ops/outbox/ (never the console backend: reset links in the log would be credentials in logs).
+DEFAULT_FROM_EMAIL = CONFIG.mail_from
+SERVER_EMAIL = CONFIG.mail_from
+if CONFIG.smtp is not None:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = CONFIG.smtp.host
+    EMAIL_PORT = CONFIG.smtp.port
+    EMAIL_HOST_USER = CONFIG.smtp.user
+    EMAIL_HOST_PASSWORD = CONFIG.smtp.password
+    EMAIL_USE_SSL = CONFIG.smtp.implicit_tls
+    EMAIL_USE_TLS = not CONFIG.smtp.implicit_tls
+    EMAIL_TIMEOUT = 20
+else:
+    EMAIL_BACKEND = "bindery.accounts.outbox.OutboxBackend"
+BINDERY_OUTBOX_DIR = CONFIG.var_dir / "outbox"
 
 # Jobs: see bindery.ops.queue, which builds the huey instance from these values lazily.
 BINDERY_QUEUE = CONFIG.queue_backend

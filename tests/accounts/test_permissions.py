@@ -8,6 +8,7 @@ import pytest
 from django.urls import URLPattern, reverse
 
 from bindery.accounts.actions import do_change_role, do_create_user
+from bindery.accounts.links import do_invite
 from bindery.accounts.models import AccountEvent, Role, User
 from bindery.accounts.permissions import Access, Area, grantable_scopes, has_permission, scope_within_role
 from bindery.control.models import LocalTenant
@@ -19,8 +20,8 @@ from tests.web.console_data import make_catalog, make_sales, signed_in
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
-PUBLIC = {"login", "logout"}
-ANY_SIGNED_IN = {"home", "password_change"}
+PUBLIC = {"login", "logout", "login_code", "password_reset", "password_reset_confirm", "invitation"}
+ANY_SIGNED_IN = {"home", "password_change", "mfa", "confirm", "sessions"}
 
 
 def _kwargs(pattern: URLPattern, ids: dict[str, Any]) -> dict[str, Any]:
@@ -39,7 +40,9 @@ def test_every_console_page_follows_the_matrix(tenant: LocalTenant, role: Role) 
                                     config={"source_warehouse": "a", "target_warehouse": "b"}, actor="test")
     procedure = do_create_procedure(tenant, "acme-procedure", [connector], actor="test")
     run = do_enqueue_run(connector=connector, actor="test")
-    ids = {"product_id": catalog.product.pk, "customer_id": sales.customer.pk, "order_id": sales.order.pk,
+    invitation = do_invite(tenant, "invited@acme.example", Role.VIEWER, actor="test")
+    ids = {"link_id": invitation.pk, "product_id": catalog.product.pk, "customer_id": sales.customer.pk,
+           "order_id": sales.order.pk,
            "member_id": victim.pk, "token_id": token.pk, "connector_id": connector.pk,
            "procedure_id": procedure.pk, "run_id": run.pk}
     client = signed_in(tenant, role)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from django.utils.functional import SimpleLazyObject, empty
+
 from bindery.accounts.models import User
 from bindery.control.models import LocalTenant
 
@@ -33,3 +35,16 @@ def list_members(tenant: LocalTenant, *, include_removed: bool = False) -> list[
     if not include_removed:
         queryset = queryset.filter(is_active=True)
     return list(queryset[:1000])
+
+
+def unwrap_user(user: Any) -> Any:
+    """Return the real user behind ``request.user``'s lazy wrapper.
+
+    Actions record ``actor_label(actor)``, which names the actor's class: the lazy wrapper would
+    be logged as ``simplelazyobject:<id>`` instead of ``user:<id>``.
+    """
+    if isinstance(user, SimpleLazyObject):
+        if user._wrapped is empty:  # type: ignore[attr-defined]  # Django's lazy object, not in the stubs
+            user._setup()  # type: ignore[attr-defined]
+        return user._wrapped  # type: ignore[attr-defined]
+    return user

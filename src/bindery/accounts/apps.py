@@ -5,3 +5,6 @@ class AccountsConfig(AppConfig):
     name = "bindery.accounts"
     label = "accounts"
     verbose_name = "Accounts"
+
+    def ready(self) -> None:
+        from bindery.accounts import sessions  # noqa: F401  (connects the sign-in receiver)

@@ -112,3 +112,96 @@ class AccountEvent(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.email}"
+
+
+# --- Second factors ---------------------------------------------------------------------------
+
+
+class TotpDeviceBase(models.Model):
+    """A TOTP authenticator (RFC 6238) and the account's ten single-use recovery codes.
+
+    ``secret`` is sealed with the platform's master key (bindery.security.envelope), bound to the
+    account's id, so a copied row opens for no other account. ``last_step`` is the last time step
+    accepted: a code is accepted once, never replayed. ``recovery_codes`` holds keyed hashes
+    only; a used code's hash is removed in the same transaction that accepts it.
+    """
+
+    secret = models.BinaryField()
+    confirmed_at = models.DateTimeField(null=True, blank=True, help_text="set once a first code was right")
+    last_step = models.BigIntegerField(default=0)
+    recovery_codes = models.JSONField(default=list, blank=True)
+    recovery_codes_created_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class TotpDevice(TenantOwnedModel, TotpDeviceBase):
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="totp")
+
+
+class OperatorTotpDevice(ControlModel, TotpDeviceBase):
+    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
+    operator = models.OneToOneField(Operator, on_delete=models.CASCADE, related_name="totp")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
+class SecurityPolicy(TenantOwnedModel):
+    """A tenant's rules for its people; one row per tenant, created on first change."""
+
+    require_mfa = models.BooleanField(default=False, help_text="every member must use a second factor")
+    idle_minutes = models.PositiveIntegerField(default=60, help_text="sign out after this long without a request")
+    absolute_hours = models.PositiveIntegerField(default=12, help_text="sign out this long after signing in")
+
+    class Meta:
+        constraints = [models.UniqueConstraint("tenant", name="accounts_securitypolicy_one_per_tenant")]
+
+
+class LinkPurpose(models.TextChoices):
+    INVITATION = "invitation", "Invitation"
+    PASSWORD_RESET = "password_reset", "Password reset"
+
+
+class OneTimeLink(TenantOwnedModel):
+    """An e-mailed, single-use, expiring link: an invitation to join or a password reset.
+
+    Only a keyed hash of the link's secret is stored; ``used_at`` is set in the transaction that
+    acts on it (row locked), so a link works once however often it is clicked.
+    """
+
+    purpose = models.CharField(max_length=20, choices=LinkPurpose.choices)
+    email = models.EmailField(max_length=254)
+    role = models.CharField(max_length=20, choices=Role.choices, blank=True)
+    user = models.ForeignKey(User, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.CharField(max_length=100)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["tenant", "purpose", "email"])]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} {self.email}"
+
+
+class UserSession(TenantOwnedModel):
+    """A signed-in browser of a tenant user: listed to its owner, ended one by one or all at once.
+
+    ``key_hash`` is a keyed hash of the session key (the key itself is a credential). The session
+    guard checks this row on every request: ended, idle too long or too old means signed out.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sessions")
+    key_hash = models.CharField(max_length=64, unique=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    last_seen_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    ended_reason = models.CharField(max_length=40, blank=True)
+
+    class Meta:
+        ordering = ["-last_seen_at"]
+        indexes = [models.Index(fields=["user", "ended_at"])]

@@ -83,6 +83,9 @@ DECLARATIONS: list[Declaration] = [
     Declaration("security.KnownSource", "source", DataClass.PERSONAL, _SECURITY, Erase.KEEP),
     Declaration("security.KnownSource", "account", DataClass.PERSONAL, _SECURITY, Erase.KEEP),
     Declaration("security.FailureCounter", "key", DataClass.PERSONAL, _SECURITY, Erase.KEEP),
+    Declaration("accounts.OneTimeLink", "email", DataClass.PERSONAL, _ACCOUNT, Erase.KEEP),
+    Declaration("accounts.UserSession", "ip", DataClass.PERSONAL, _SECURITY, Erase.KEEP),
+    Declaration("accounts.UserSession", "user_agent", DataClass.PERSONAL, _SECURITY, Erase.KEEP),
 ]
 
 # Fields whose names look personal but hold no data about people (product names, a price

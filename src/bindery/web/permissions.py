@@ -15,10 +15,11 @@ from typing import Any, Concatenate
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponseBase, HttpResponseNotAllowed
 from django.shortcuts import redirect
-from django.utils.functional import SimpleLazyObject, empty
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 
+from bindery.accounts import sessions
+from bindery.accounts.access import unwrap_user
 from bindery.accounts.models import User
 from bindery.accounts.permissions import Access, Area, can, require_permission
 
@@ -33,21 +34,8 @@ def can_write(user: User, area: Area) -> bool:
     return can(user, area, Access.WRITE)
 
 
-def _unwrapped(user: Any) -> Any:
-    """Return the real user behind ``request.user``'s lazy wrapper.
-
-    Actions record ``actor_label(actor)``, which names the actor's class: the lazy wrapper would
-    be logged as ``simplelazyobject:<id>`` instead of ``user:<id>``.
-    """
-    if isinstance(user, SimpleLazyObject):
-        if user._wrapped is empty:  # type: ignore[attr-defined]  # Django's lazy object, not in the stubs
-            user._setup()  # type: ignore[attr-defined]
-        return user._wrapped  # type: ignore[attr-defined]
-    return user
-
-
 def console_view(area: Area, *, methods: tuple[str, ...] = ("GET",), load: Loader | None = None,
-                 ) -> Callable[[ConsoleView], Callable[..., HttpResponseBase]]:
+                 sudo: bool = False) -> Callable[[ConsoleView], Callable[..., HttpResponseBase]]:
     """Wrap a page of ``area``: tenant user signed in, object found, method allowed, role allowed.
 
     Also CSRF protection and no caching. The view receives the signed-in :class:`User` after the
@@ -61,7 +49,7 @@ def console_view(area: Area, *, methods: tuple[str, ...] = ("GET",), load: Loade
     def decorate(view: ConsoleView) -> Callable[..., HttpResponseBase]:
         @functools.wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-            user = _unwrapped(request.user)
+            user = unwrap_user(request.user)
             if not user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
             if not isinstance(user, User):  # an operator's session: their place is /ops/
@@ -75,6 +63,8 @@ def console_view(area: Area, *, methods: tuple[str, ...] = ("GET",), load: Loade
                 return HttpResponseNotAllowed(allowed)
             require_permission(user, area, Access.WRITE if request.method in WRITE_METHODS
                                else Access.READ)
+            if sudo and request.method in WRITE_METHODS and not sessions.in_sudo(request):
+                return sessions.ask_to_confirm(request)
             return view(request, user, *args, **kwargs)
 
         wrapper.bindery_area = area  # type: ignore[attr-defined]  # read by the permission-matrix test

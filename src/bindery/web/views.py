@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import auth
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
@@ -15,6 +17,7 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
+from bindery.accounts import mfa, sessions, two_step
 from bindery.accounts.actions import do_set_password
 from bindery.accounts.models import User
 from bindery.web.forms import SignInForm
@@ -36,6 +39,10 @@ def sign_in(request: HttpRequest) -> HttpResponse:
     form = SignInForm(request, data=request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         assert form.user is not None
+        if mfa.has_mfa(form.user):
+            two_step.begin(request, form.user)  # not signed in until the code is right
+            target = reverse("web:login_code")
+            return HttpResponseRedirect(f"{target}?{urlencode({'next': next_url})}" if next_url else target)
         auth.login(request, form.user)  # rotates the session key
         return HttpResponseRedirect(next_url or reverse("web:home"))
     status = 400 if request.method == "POST" else 200
@@ -74,5 +81,8 @@ class PasswordChangeView(auth_views.PasswordChangeView):
         user = form.user
         do_set_password(user, form.cleaned_data["new_password1"], actor=user)
         # Keep this session, end every other one (their stored hash no longer matches).
-        auth.update_session_auth_hash(self.request, user)
+        old_key = self.request.session.session_key
+        auth.update_session_auth_hash(self.request, user)  # rotates the session key
+        sessions.follow_new_key(self.request, old_key)
+        sessions.end_sessions(user, reason="password_changed", keep=self.request)
         return HttpResponseRedirect(self.get_success_url())

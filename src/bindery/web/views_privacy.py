@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from bindery.accounts.models import User
 from bindery.accounts.permissions import Access, Area, require_permission
+from bindery.accounts.sessions import sudo_required
 from bindery.privacy.models import AccessAction, PersonalDataAccess
 from bindery.privacy.subjects import Subject, SubjectError, erase_subject, export_as_csv, export_subject
 
@@ -81,6 +82,7 @@ def privacy_home(request: HttpRequest) -> HttpResponse:
 @never_cache
 @login_required
 @require_POST
+@sudo_required
 def privacy_export(request: HttpRequest) -> HttpResponse:
     user = _manager(request)
     form = ExportForm(request.POST)
@@ -105,6 +107,7 @@ def privacy_export(request: HttpRequest) -> HttpResponse:
 @never_cache
 @login_required
 @require_POST
+@sudo_required
 def privacy_erase(request: HttpRequest) -> HttpResponse:
     user = _manager(request)
     form = EraseForm(request.POST)

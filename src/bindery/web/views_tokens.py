@@ -20,6 +20,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from bindery.accounts.models import User
 from bindery.accounts.permissions import Access, Area, require_permission, scope_within_role
+from bindery.accounts.sessions import sudo_required
 from bindery.security.actions import do_create_api_token, do_revoke_api_token
 from bindery.security.errors import TokenActionError
 from bindery.security.models import ApiToken
@@ -45,6 +46,7 @@ class TokenForm(forms.Form):
 @never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
+@sudo_required
 def token_list(request: HttpRequest) -> HttpResponse:
     user = _manager(request)
     form = TokenForm(request.POST if request.method == "POST" else None)
