@@ -6,7 +6,7 @@ import pytest
 
 from bindery.accounts.actions import do_create_operator
 from bindery.accounts.models import Operator, User
-from tests.conftest import PASSWORD, HttpsClient
+from tests.conftest import PASSWORD, HttpsClient, operator_sign_in
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -17,7 +17,7 @@ def operator() -> Operator:
 
 
 def admin_login(client: HttpsClient, username: str, password: str) -> object:
-    return client.post("/ops/login/?next=/ops/", {"username": username, "password": password})
+    return operator_sign_in(client, username, password)
 
 
 def test_operator_signs_in_and_sees_tenants(client: HttpsClient, operator: Operator, owner: User) -> None:

@@ -98,10 +98,10 @@ def ops_client(db: None) -> object:
     factor, only this fixture changes.
     """
     from bindery.accounts.actions import do_create_operator
-    from tests.conftest import PASSWORD, HttpsClient
+    from tests.conftest import PASSWORD, HttpsClient, operator_sign_in
 
     do_create_operator("ops@bindery.example", PASSWORD, actor="test")
     client = HttpsClient()
-    response = client.post("/ops/login/?next=/ops/", {"username": "ops@bindery.example", "password": PASSWORD})
+    response = operator_sign_in(client, "ops@bindery.example", PASSWORD)
     assert response.status_code == 302, response.content
     return client

@@ -3,9 +3,11 @@
 from django.urls import path
 
 from bindery.control import views_ops
+from bindery.ops import views_mfa
 from bindery.ops.admin_site import ops_site
 
 urlpatterns = [
+    path("mfa/", views_mfa.operator_mfa, name="ops_mfa"),
     path("hosts/", ops_site.admin_view(views_ops.hosts_page), name="ops_hosts"),
     path("api/hosts", views_ops.api_hosts, name="ops_api_hosts"),
     path("api/tenants", views_ops.api_tenants, name="ops_api_tenants"),

@@ -12,7 +12,11 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
-from django.http import HttpRequest
+from django.contrib.auth.views import LoginView
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.utils.decorators import method_decorator
+from django.views.decorators.cache import never_cache
 
 from bindery.accounts.models import Operator
 
@@ -26,6 +30,16 @@ class OperatorAuthenticationForm(AdminAuthenticationForm):
         super().confirm_login_allowed(user)  # type: ignore[arg-type]  # stubs expect the tenant User
 
 
+class OperatorLoginView(LoginView):
+    """The password step only: a right password leads to the second step, not into /ops/."""
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        from bindery.accounts import two_step
+
+        two_step.begin(self.request, form.get_user())
+        return HttpResponseRedirect(reverse("ops_mfa"))
+
+
 class OpsAdminSite(admin.AdminSite):
     site_header = "Bindery operations"
     site_title = "Bindery operations"
@@ -36,6 +50,20 @@ class OpsAdminSite(admin.AdminSite):
     def has_permission(self, request: HttpRequest) -> bool:
         user = request.user
         return isinstance(user, Operator) and user.is_active
+
+    @method_decorator(never_cache)
+    def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        """Django's admin login with its form and page, ending in the second step (every operator has one)."""
+        if request.method == "GET" and self.has_permission(request):
+            return HttpResponseRedirect(reverse("ops:index"))
+        context = {**self.each_context(request), "title": "Log in", "subtitle": None,
+                   "app_path": request.get_full_path(), "username": "", **(extra_context or {})}
+        request.current_app = self.name
+        view = OperatorLoginView.as_view(extra_context=context, authentication_form=self.login_form,
+                                         template_name=self.login_template or "admin/login.html")
+        response = view(request)
+        assert isinstance(response, HttpResponse)
+        return response
 
 
 ops_site = OpsAdminSite(name="ops")
