@@ -53,7 +53,7 @@ def _fill(mb: int) -> None:
             else:
                 cursor.execute(
                     "INSERT INTO bench_filler SELECT i, '{\"sku\":\"SKU-' || i || '\",\"name\":\"Product ' || i || "
-                    "'\",\"price\":' || (i % 997) || '.50,\"note\":\"' || md5(random()::text) || md5(random()::text) "
+                    "'\",\"price\":' || mod(i, 997) || '.50,\"note\":\"' || md5(random()::text) || md5(random()::text) "
                     "|| md5(random()::text) || md5(random()::text) || '\",\"text\":\"' || repeat('Lorem ipsum dolor "
                     "sit amet consectetur adipiscing elit sed do eiusmod tempor ', 3) || '\"}' "
                     "FROM generate_series(%s, %s - 1) i", [start, stop])

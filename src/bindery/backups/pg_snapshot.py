@@ -63,7 +63,7 @@ def verify_custom_dump(path: Path) -> list[str]:
     return [line for line in result.stdout.splitlines() if line and not line.startswith(";")]
 
 
-def dump_postgres(url: str, destination: Path, *, snapshot: str | None = None) -> Path:
+def dump_postgres(url: str, destination: Path, *, snapshot: str | None = None, compress: bool = True) -> Path:
     """Dump ``url`` into ``destination`` (custom format); ``snapshot`` is an exported snapshot to dump."""
     if destination.exists():
         raise SnapshotError(f"destination {destination} already exists")
@@ -76,6 +76,8 @@ def dump_postgres(url: str, destination: Path, *, snapshot: str | None = None) -
         args = [_tool("pg_dump"), "--format=custom", "--no-password", "--enable-row-security", f"--file={partial}"]
         if snapshot:
             args.append(f"--snapshot={snapshot}")
+        if not compress:
+            args.append("--compress=0")
         result = _run([*args, url], TIMEOUT_S)
         if result.returncode != 0:
             raise SnapshotError(f"pg_dump exited {result.returncode}: {result.stderr.strip()[:500]}")
@@ -122,7 +124,8 @@ def dump_postgres_counted(url: str, destination: Path) -> dict[str, int]:
                 assert row is not None
                 snapshot = str(row[0])
                 counts = table_row_counts(cursor)
-                dump_postgres(url, destination, snapshot=snapshot)
+                # The repository compresses with zstd; gzip inside pg_dump would cost CPU for nothing.
+                dump_postgres(url, destination, snapshot=snapshot, compress=False)
             conn.rollback()
     except psycopg.Error as exc:
         raise SnapshotError(f"cannot read the database: {str(exc).strip()[:300]}") from None
