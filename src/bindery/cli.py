@@ -291,8 +291,10 @@ def cmd_config(config: Config, args: argparse.Namespace) -> int:
         return 0
     for field, value in vars(config).items():
         shown = "[set]" if field == "secret_key" else value
-        if field == "master_key":
+        if field in ("master_key", "backup_site_key"):
             shown = "[set]" if value else "[key file in the var folder]"
+        if field in ("backup_sftp_password", "backup_sftp_private_key", "backup_drill_url"):
+            shown = "[set]" if value else "[not set]"
         if field.endswith("_db"):
             from bindery.ops.logs import redact_text
 
@@ -483,6 +485,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bindery.control.cli import register as register_control
 
     register_control(sub, add)
+    from bindery.backups.cli import register as register_backups
+
+    register_backups(sub, add)
     p = add("config", cmd_config, "Show the effective configuration (secrets hidden).", setup=False)
     p.add_argument("--markdown", action="store_true", help="print the README's configuration table")
     p = add("manage", cmd_manage, "Run a Django management command (for maintenance).")

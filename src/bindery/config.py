@@ -90,6 +90,23 @@ VARIABLES: tuple[Variable, ...] = (
              "`smtps://user:pass@host:465` (TLS). Empty: mail goes to `<VAR_DIR>/outbox/`, readable by "
              "operators at `/ops/outbox/`.", secret=True),
     Variable("BINDERY_MAIL_FROM", "Bindery <no-reply@localhost>", "Sender address of the platform's e-mail."),
+    Variable("BINDERY_BACKUP_SITE_KEY", "generated into `<VAR_DIR>/backup_site_key`",
+             "The backup site's own keys (never the master key): comma-separated base64url 32-byte keys, current "
+             "first; they wrap every backup's data key and sign its manifest.", secret=True),
+    Variable("BINDERY_BACKUP_TARGET", "<VAR_DIR>/backups",
+             "Where the backup site stores backups: a folder path (`file:///path`) or `sftp://user@host:port/folder`."),
+    Variable("BINDERY_BACKUP_SFTP_HOST_KEY", "",
+             "The SFTP server's OpenSSH public host key line (required for an sftp:// target; no trust on first use)."),
+    Variable("BINDERY_BACKUP_SFTP_PASSWORD", "", "Password of the backup site's SFTP account.", secret=True),
+    Variable("BINDERY_BACKUP_SFTP_PRIVATE_KEY", "", "OpenSSH private key of the backup site's SFTP account.",
+             secret=True),
+    Variable("BINDERY_BACKUP_TIME", "02:30",
+             "Daily backup time (UTC, HH:MM), optionally per host: `02:30,eu1=04:00`; missed runs are caught up."),
+    Variable("BINDERY_BACKUP_RETENTION", "14,8,12",
+             "Grandfather-father-son retention: daily, weekly and monthly backups kept per database."),
+    Variable("BINDERY_BACKUP_DRILL_DATABASE_URL", "the backed-up database's own server",
+             "PostgreSQL server (`postgres://...`, role with CREATEDB) where restore drills create and drop scratch "
+             "databases.", secret=True),
 )
 _BY_NAME = {v.name: v for v in VARIABLES}
 
@@ -154,6 +171,14 @@ class Config:
     directory_ttl: int = 30
     smtp: SmtpURL | None = None
     mail_from: str = "Bindery <no-reply@localhost>"
+    backup_site_key: str | None = None
+    backup_target: str = ""
+    backup_sftp_host_key: str = ""
+    backup_sftp_password: str | None = None
+    backup_sftp_private_key: str | None = None
+    backup_times: tuple[tuple[str, str], ...] = (("", "02:30"),)
+    backup_retention: tuple[int, int, int] = (14, 8, 12)
+    backup_drill_url: str | None = None
 
     @property
     def tls_dir(self) -> Path:
@@ -349,6 +374,62 @@ def _master_key(env: Mapping[str, str]) -> str | None:
     return value
 
 
+def _backup_site_key(env: Mapping[str, str]) -> str | None:
+    value = _raw(env, "BINDERY_BACKUP_SITE_KEY")
+    if not value:
+        return None
+    from bindery.security.envelope import EnvelopeError, Keyring
+
+    try:
+        Keyring.from_text(value)
+    except EnvelopeError as exc:
+        raise ConfigError("BINDERY_BACKUP_SITE_KEY", str(exc)) from None
+    master = _raw(env, "BINDERY_MASTER_KEY")
+    if master and set(value.replace("\n", ",").split(",")) & set(master.replace("\n", ",").split(",")):
+        raise ConfigError("BINDERY_BACKUP_SITE_KEY", "must differ from BINDERY_MASTER_KEY (the hosts hold that one)")
+    return value
+
+
+def _backup_target(env: Mapping[str, str], var_dir: Path) -> str:
+    value = _raw(env, "BINDERY_BACKUP_TARGET") or str(var_dir / "backups")
+    if value.startswith("sftp://"):
+        parts = urlsplit(value)
+        if not parts.hostname or not parts.username:
+            raise ConfigError("BINDERY_BACKUP_TARGET", "an SFTP target looks like sftp://user@host:port/folder")
+        if not _raw(env, "BINDERY_BACKUP_SFTP_HOST_KEY"):
+            raise ConfigError("BINDERY_BACKUP_SFTP_HOST_KEY", "an sftp:// target needs the server's public host key")
+        return value
+    if "://" in value and not value.startswith("file://"):
+        raise ConfigError("BINDERY_BACKUP_TARGET", "use a folder path, file:///path or sftp://user@host/folder")
+    return str(Path(value.removeprefix("file://")).resolve())
+
+
+def _backup_times(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    import re
+
+    value = _raw(env, "BINDERY_BACKUP_TIME") or "02:30"
+    times: dict[str, str] = {}
+    for part in (p.strip() for p in value.split(",") if p.strip()):
+        host, _, at = part.rpartition("=")
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", at):
+            raise ConfigError("BINDERY_BACKUP_TIME", f"expected HH:MM (UTC) or host=HH:MM, got {part!r}")
+        times[host] = at
+    times.setdefault("", "02:30")
+    return tuple(sorted(times.items()))
+
+
+def _backup_retention(env: Mapping[str, str]) -> tuple[int, int, int]:
+    value = _raw(env, "BINDERY_BACKUP_RETENTION") or "14,8,12"
+    try:
+        daily, weekly, monthly = (int(p) for p in value.split(","))
+    except ValueError:
+        raise ConfigError("BINDERY_BACKUP_RETENTION",
+                          f"expected daily,weekly,monthly e.g. 14,8,12, got {value!r}") from None
+    if min(daily, weekly, monthly) < 0 or daily + weekly + monthly == 0:
+        raise ConfigError("BINDERY_BACKUP_RETENTION", "counts must be >= 0 and keep at least one backup")
+    return daily, weekly, monthly
+
+
 def load(env: Mapping[str, str] | None = None, *, create: bool = True) -> Config:
     """Parse and validate the whole configuration; raise :class:`ConfigError` on the first problem.
 
@@ -419,6 +500,14 @@ def load(env: Mapping[str, str] | None = None, *, create: bool = True) -> Config
         directory_ttl=_int(env, "BINDERY_DIRECTORY_TTL", 30, low=0, high=86400),
         smtp=_smtp(env),
         mail_from=_mail_from(env),
+        backup_site_key=_backup_site_key(env),
+        backup_target=_backup_target(env, var_dir),
+        backup_sftp_host_key=_raw(env, "BINDERY_BACKUP_SFTP_HOST_KEY") or "",
+        backup_sftp_password=_raw(env, "BINDERY_BACKUP_SFTP_PASSWORD") or None,
+        backup_sftp_private_key=_raw(env, "BINDERY_BACKUP_SFTP_PRIVATE_KEY") or None,
+        backup_times=_backup_times(env),
+        backup_retention=_backup_retention(env),
+        backup_drill_url=_raw(env, "BINDERY_BACKUP_DRILL_DATABASE_URL") or None,
     )
 
 
@@ -427,7 +516,7 @@ def markdown_table() -> str:
     rows = ["| variable | default | meaning |", "|---|---|---|"]
     for v in VARIABLES:
         meaning = v.meaning + (f" May be read from a file named by `{v.name}_FILE`." if v.secret else "")
-        default = v.default if "`" in v.default else f"`{v.default}`"
+        default = v.default if "`" in v.default else f"`{v.default}`" if v.default else "not set"
         rows.append(f"| `{v.name}` | {default} | {meaning} |")
     return "\n".join(rows)
 

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "bindery.api",
     "bindery.web",
     "bindery.integration",
+    "bindery.backups",
 ]
 
 MIDDLEWARE = [

@@ -10,6 +10,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("privacy-notice", privacy_notice, name="privacy_notice"),
     path("ops/", include("bindery.control.ops_urls")),
+    path("ops/", include("bindery.backups.ops_urls")),
     path("ops/", ops_site.urls),
     path("api/v1/", api.urls),
     path("", include("bindery.web.urls")),

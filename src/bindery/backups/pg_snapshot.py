@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from bindery.backups.sqlite_snapshot import SnapshotError
 
@@ -62,14 +63,22 @@ def verify_custom_dump(path: Path) -> list[str]:
     return [line for line in result.stdout.splitlines() if line and not line.startswith(";")]
 
 
-def dump_postgres(url: str, destination: Path) -> Path:
+def dump_postgres(url: str, destination: Path, *, snapshot: str | None = None, compress: bool = True) -> Path:
+    """Dump ``url`` into ``destination`` (custom format); ``snapshot`` is an exported snapshot to dump."""
     if destination.exists():
         raise SnapshotError(f"destination {destination} already exists")
     check_client_matches_server(url)
     partial = destination.with_name(destination.name + ".partial")
     partial.unlink(missing_ok=True)
     try:
-        result = _run([_tool("pg_dump"), "--format=custom", "--no-password", f"--file={partial}", url], TIMEOUT_S)
+        # Row-level security is forced on tenant tables; with no tenant scope set its policy shows
+        # every row, but pg_dump refuses to run at all unless row security is left on.
+        args = [_tool("pg_dump"), "--format=custom", "--no-password", "--enable-row-security", f"--file={partial}"]
+        if snapshot:
+            args.append(f"--snapshot={snapshot}")
+        if not compress:
+            args.append("--compress=0")
+        result = _run([*args, url], TIMEOUT_S)
         if result.returncode != 0:
             raise SnapshotError(f"pg_dump exited {result.returncode}: {result.stderr.strip()[:500]}")
         verify_custom_dump(partial)
@@ -80,3 +89,44 @@ def dump_postgres(url: str, destination: Path) -> Path:
         partial.unlink(missing_ok=True)
         raise
     return destination
+
+
+def table_row_counts(cursor: Any) -> dict[str, int]:
+    """Count the rows of every user table visible to ``cursor`` (``schema.table`` outside public)."""
+    cursor.execute(
+        "SELECT schemaname, tablename FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema') "
+        "AND schemaname NOT LIKE 'pg_temp%' ORDER BY schemaname, tablename"
+    )
+    counts: dict[str, int] = {}
+    for schema, table in cursor.fetchall():
+        quoted = '"' + schema.replace('"', '""') + '"."' + table.replace('"', '""') + '"'
+        cursor.execute(f"SELECT count(*) FROM {quoted}")  # noqa: S608 - quoted identifiers from the catalog
+        counts[table if schema == "public" else f"{schema}.{table}"] = int(cursor.fetchone()[0])
+    return counts
+
+
+def dump_postgres_counted(url: str, destination: Path) -> dict[str, int]:
+    """Dump ``url`` and return per-table row counts taken in the very snapshot pg_dump copies.
+
+    A read-only REPEATABLE READ transaction exports its snapshot, counts every table in it and
+    stays open while ``pg_dump --snapshot`` dumps exactly that state, so the counts in the
+    manifest match the dump even while writers run.
+    """
+    import psycopg
+
+    try:
+        with psycopg.connect(url, connect_timeout=30) as conn:
+            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            conn.read_only = True
+            with conn.cursor() as cursor:
+                cursor.execute("SELECT pg_export_snapshot()")
+                row = cursor.fetchone()
+                assert row is not None
+                snapshot = str(row[0])
+                counts = table_row_counts(cursor)
+                # The repository compresses with zstd; gzip inside pg_dump would cost CPU for nothing.
+                dump_postgres(url, destination, snapshot=snapshot, compress=False)
+            conn.rollback()
+    except psycopg.Error as exc:
+        raise SnapshotError(f"cannot read the database: {str(exc).strip()[:300]}") from None
+    return counts

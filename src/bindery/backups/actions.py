@@ -1,0 +1,62 @@
+"""Writes to the backup catalog (control plane): records of what the site did, and alerts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from bindery.backups.models import AlertKind, BackupAlert, BackupKind, BackupRecord, BackupState
+from bindery.control.routers import CONTROL
+
+logger = logging.getLogger(__name__)
+
+
+def do_start_backup_record(database: str, kind: BackupKind, *, backup_id: str = "",
+                           now: dt.datetime | None = None) -> BackupRecord:
+    return BackupRecord.objects.create(database=database, kind=kind, backup_id=backup_id,
+                                       started_at=now or timezone.now())
+
+
+def do_finish_backup_record(record: BackupRecord, *, ok: bool, error: str = "", backup_id: str | None = None,
+                            snapshot_bytes: int | None = None, stored_bytes: int | None = None,
+                            detail: dict[str, Any] | None = None, now: dt.datetime | None = None) -> BackupRecord:
+    finished = now or timezone.now()
+    record.state = BackupState.OK if ok else BackupState.FAILED
+    record.finished_at = max(finished, record.started_at)
+    record.seconds = (record.finished_at - record.started_at).total_seconds()
+    record.error = error[:2000]
+    if backup_id is not None:
+        record.backup_id = backup_id
+    record.snapshot_bytes = snapshot_bytes
+    record.stored_bytes = stored_bytes
+    record.detail = detail or {}
+    record.save(update_fields=["state", "finished_at", "seconds", "error", "backup_id", "snapshot_bytes",
+                               "stored_bytes", "detail"])
+    log = logger.info if ok else logger.error
+    log("backup %s %s", record.kind, record.state, extra={
+        "event": f"backup.{record.kind}.{record.state}", "database": record.database,
+        "backup_id": record.backup_id, "seconds": record.seconds, "error": record.error[:300]})
+    return record
+
+
+def do_raise_backup_alert(database: str, kind: AlertKind, message: str, *,
+                          now: dt.datetime | None = None) -> BackupAlert | None:
+    """Open an alert (one open alert per database and kind); return it only when newly raised."""
+    with transaction.atomic(using=CONTROL):
+        if BackupAlert.objects.filter(database=database, kind=kind, resolved_at__isnull=True).exists():
+            return None
+        alert = BackupAlert.objects.create(database=database, kind=kind, message=message[:2000],
+                                           raised_at=now or timezone.now())
+    # An operations event operators are paged on (the log pipeline turns ERROR events into mail).
+    logger.error("backup alert: %s", message, extra={"event": "backup.alert", "alert": kind,
+                                                     "database": database})
+    return alert
+
+
+def do_resolve_backup_alerts(database: str, kinds: list[AlertKind], *, now: dt.datetime | None = None) -> int:
+    return BackupAlert.objects.filter(database=database, kind__in=kinds, resolved_at__isnull=True).update(
+        resolved_at=now or timezone.now())

@@ -1,0 +1,75 @@
+"""The backup catalog in the control plane: what the backup site did, for pages and alerts.
+
+The repository's committed manifests are the truth about which backups exist; these rows are
+the history (every backup, verify, drill, prune and restore with its outcome and sizes) and
+the open alerts. Only the backup site writes them.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+from bindery.control.models import ControlModel
+
+
+class BackupKind(models.TextChoices):
+    BACKUP = "backup", "Backup"
+    VERIFY = "verify", "Verify"
+    DRILL = "drill", "Restore drill"
+    PRUNE = "prune", "Prune"
+    RESTORE = "restore", "Restore"
+
+
+class BackupState(models.TextChoices):
+    RUNNING = "running", "Running"
+    OK = "ok", "OK"
+    FAILED = "failed", "Failed"
+
+
+class BackupRecord(ControlModel):
+    id = models.BigAutoField(primary_key=True)
+    database = models.CharField(max_length=80)
+    kind = models.CharField(max_length=10, choices=BackupKind.choices)
+    state = models.CharField(max_length=10, choices=BackupState.choices, default=BackupState.RUNNING)
+    backup_id = models.CharField(max_length=200, blank=True)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    snapshot_bytes = models.BigIntegerField(null=True, blank=True)
+    stored_bytes = models.BigIntegerField(null=True, blank=True)
+    seconds = models.FloatField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["database", "kind", "state", "started_at"], name="backup_record_lookup")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.database} {self.state}"
+
+
+class AlertKind(models.TextChoices):
+    STALE = "stale", "Last good backup too old"
+    VERIFY_FAILED = "verify_failed", "Verify failed"
+    DRILL_FAILED = "drill_failed", "Restore drill failed"
+    BACKUP_FAILED = "backup_failed", "Backup failed"
+
+
+class BackupAlert(ControlModel):
+    """An alert raised by the backup site; open until the condition clears."""
+
+    id = models.BigAutoField(primary_key=True)
+    database = models.CharField(max_length=80)
+    kind = models.CharField(max_length=20, choices=AlertKind.choices)
+    message = models.TextField()
+    raised_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-raised_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["database", "kind"],
+                                               condition=models.Q(resolved_at__isnull=True),
+                                               name="backup_alert_one_open")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.database}"

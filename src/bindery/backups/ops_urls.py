@@ -1,0 +1,12 @@
+"""URLs of the operators' backups page, API and metrics, mounted under /ops/ before the admin site."""
+
+from django.urls import path
+
+from bindery.backups import views_ops
+from bindery.ops.admin_site import ops_site
+
+urlpatterns = [
+    path("backups/", ops_site.admin_view(views_ops.backups_page), name="ops_backups"),
+    path("api/backups", views_ops.api_backups, name="ops_api_backups"),
+    path("metrics/backups", views_ops.metrics_backups, name="ops_metrics_backups"),
+]

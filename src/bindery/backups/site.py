@@ -1,0 +1,241 @@
+"""The backup site: which databases to back up, when, and what to do after each backup.
+
+``bindery backup-site`` runs :func:`run_site_loop`: once a minute it backs up every database
+whose daily slot (``BINDERY_BACKUP_TIME``, per host if configured) has passed without a good
+backup since — so a site that was down catches up as soon as it is back — verifies each new
+backup, prunes by the GFS policy, drills each database's newest backup weekly and raises alerts.
+Two site processes never back up one database at once: the repository holds a per-database
+``flock`` (:func:`bindery.backups.repository.database_lock`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.utils import timezone
+
+from bindery.backups.actions import (
+    do_finish_backup_record,
+    do_raise_backup_alert,
+    do_resolve_backup_alerts,
+    do_start_backup_record,
+)
+from bindery.backups.models import AlertKind, BackupAlert, BackupKind, BackupRecord, BackupState
+from bindery.backups.repository import (
+    BackupBusy,
+    BackupError,
+    CheckResult,
+    Manifest,
+    Source,
+    create_backup,
+    drill_backup,
+    find_backup,
+    prune_backups,
+    verify_backup,
+)
+from bindery.backups.retention import RetentionPolicy
+from bindery.backups.sitekey import load_site_keyring
+from bindery.backups.targets import LocalTarget, SftpTarget, Target, TargetError
+from bindery.config import Config, parse_database_url
+from bindery.security.envelope import Keyring
+
+STALE_AFTER = dt.timedelta(hours=26)
+DRILL_EVERY = dt.timedelta(days=7)
+
+
+@dataclass
+class Site:
+    config: Config
+    ring: Keyring
+    work_dir: Path
+    policy: RetentionPolicy
+    times: dict[str, dt.time]
+
+    def open_target(self) -> Target:
+        value = self.config.backup_target
+        if value.startswith("sftp://"):
+            return SftpTarget.from_url(value, host_key=self.config.backup_sftp_host_key,
+                                       password=self.config.backup_sftp_password,
+                                       private_key=self.config.backup_sftp_private_key)
+        return LocalTarget(Path(value))
+
+    def time_for(self, source: Source) -> dt.time:
+        return self.times.get(source.host, self.times[""])
+
+    def drill_server(self, source_url: str) -> str:
+        return self.config.backup_drill_url or source_url
+
+
+def site_from_config(config: Config) -> Site:
+    ring = load_site_keyring(config.backup_site_key, config.var_dir, master_key=config.master_key)
+    times = {host: dt.time.fromisoformat(at) for host, at in config.backup_times}
+    return Site(config=config, ring=ring, work_dir=config.var_dir / "backup-site",
+                policy=RetentionPolicy(*config.backup_retention), times=times)
+
+
+def _source(database: str, url: str, host: str) -> Source:
+    parsed = parse_database_url(database, url)
+    location = str(parsed.path) if parsed.is_sqlite else parsed.url
+    return Source(database, parsed.engine, location, host=host)
+
+
+def site_sources(config: Config) -> list[Source]:
+    """Every database in the directory: the control plane's and each (non-retired) host's."""
+    from bindery.control.models import Host, HostState
+
+    sources = [_source("control", config.control_db.url, "")]
+    seen = set()
+    for host in Host.objects.exclude(state=HostState.RETIRED).order_by("name"):
+        url = config.host_db.url if host.name == settings.BINDERY_HOST_NAME else host.database_url()
+        sources.append(_source(f"host-{host.name}", url, host.name))
+        seen.add(host.name)
+    if settings.BINDERY_HOST_NAME not in seen:
+        sources.append(_source(f"host-{settings.BINDERY_HOST_NAME}", config.host_db.url, settings.BINDERY_HOST_NAME))
+    return sources
+
+
+def last_slot(now: dt.datetime, at: dt.time) -> dt.datetime:
+    """The most recent moment (UTC) at or before ``now`` when a daily backup at ``at`` was due."""
+    today = dt.datetime.combine(now.astimezone(dt.UTC).date(), at, tzinfo=dt.UTC)
+    return today if today <= now else today - dt.timedelta(days=1)
+
+
+def _last_ok(database: str, kind: BackupKind) -> BackupRecord | None:
+    return (BackupRecord.objects.filter(database=database, kind=kind, state=BackupState.OK)
+            .order_by("-started_at").first())
+
+
+def is_due(site: Site, source: Source, now: dt.datetime) -> bool:
+    last = _last_ok(source.database, BackupKind.BACKUP)
+    return last is None or last.started_at < last_slot(now, site.time_for(source))
+
+
+def _check(result: CheckResult) -> dict[str, object]:
+    return {"problems": result.problems[:20], "tables": len(result.row_counts),
+            "rows": sum(result.row_counts.values()), "seconds": round(result.seconds, 3)}
+
+
+def run_verify(site: Site, target: Target, manifest: Manifest, *, now: dt.datetime | None = None) -> bool:
+    record = do_start_backup_record(manifest.database, BackupKind.VERIFY, backup_id=manifest.backup_id, now=now)
+    try:
+        result = verify_backup(target, site.ring, manifest, work_dir=site.work_dir)
+    except (BackupError, TargetError, OSError) as exc:
+        result = CheckResult(manifest.backup_id, ok=False, problems=[str(exc)])
+    do_finish_backup_record(record, ok=result.ok, error="; ".join(result.problems), detail=_check(result))
+    if result.ok:
+        do_resolve_backup_alerts(manifest.database, [AlertKind.VERIFY_FAILED])
+    else:
+        do_raise_backup_alert(manifest.database, AlertKind.VERIFY_FAILED,
+                              f"verify of {manifest.backup_id} failed: {'; '.join(result.problems)[:500]}")
+    return result.ok
+
+
+def run_backup(site: Site, target: Target, source: Source, *, now: dt.datetime | None = None) -> BackupRecord | None:
+    """Back up one database, then verify the new backup; None when another run holds the database."""
+    record = do_start_backup_record(source.database, BackupKind.BACKUP, now=now)
+    try:
+        manifest = create_backup(target, site.ring, source, work_dir=site.work_dir, now=now)
+    except BackupBusy:
+        record.delete()
+        return None
+    except (BackupError, TargetError, OSError) as exc:
+        do_finish_backup_record(record, ok=False, error=str(exc))
+        do_raise_backup_alert(source.database, AlertKind.BACKUP_FAILED, f"backup of {source.database} failed: {exc}")
+        return record
+    do_finish_backup_record(record, ok=True, backup_id=manifest.backup_id, snapshot_bytes=manifest.snapshot_size,
+                            stored_bytes=manifest.stored_size,
+                            detail={"tables": len(manifest.row_counts), "rows": sum(manifest.row_counts.values())},
+                            now=max(now, timezone.now()) if now else None)
+    do_resolve_backup_alerts(source.database, [AlertKind.BACKUP_FAILED, AlertKind.STALE])
+    run_verify(site, target, manifest)
+    return record
+
+
+def run_drill(site: Site, target: Target, source: Source, ref: str | None = None) -> CheckResult:
+    """Restore a backup (default: the newest) into scratch and compare counts with its manifest."""
+    manifest = find_backup(target, site.ring, ref or source.database)
+    record = do_start_backup_record(source.database, BackupKind.DRILL, backup_id=manifest.backup_id)
+    try:
+        server = site.drill_server(source.location) if source.engine == "postgresql" else None
+        result = drill_backup(target, site.ring, manifest, work_dir=site.work_dir, server_url=server)
+    except (BackupError, TargetError, OSError) as exc:
+        result = CheckResult(manifest.backup_id, ok=False, problems=[str(exc)])
+    except Exception as exc:  # a drill must never die silently: record whatever broke it
+        result = CheckResult(manifest.backup_id, ok=False, problems=[f"{type(exc).__name__}: {exc}"])
+    do_finish_backup_record(record, ok=result.ok, error="; ".join(result.problems), detail=_check(result))
+    if result.ok:
+        do_resolve_backup_alerts(source.database, [AlertKind.DRILL_FAILED])
+    else:
+        do_raise_backup_alert(source.database, AlertKind.DRILL_FAILED,
+                              f"restore drill of {manifest.backup_id} failed: {'; '.join(result.problems)[:500]}")
+    return result
+
+
+def run_prune(site: Site, target: Target, database: str, *, dry_run: bool = False) -> list[Manifest]:
+    record = do_start_backup_record(database, BackupKind.PRUNE)
+    try:
+        removed = prune_backups(target, site.ring, database, site.policy, lock_dir=site.work_dir / "locks",
+                                dry_run=dry_run)
+    except (BackupError, TargetError, OSError) as exc:
+        do_finish_backup_record(record, ok=False, error=str(exc))
+        return []
+    do_finish_backup_record(record, ok=True, detail={"removed": [m.backup_id for m in removed], "dry_run": dry_run})
+    return removed
+
+
+def check_alerts(sources: list[Source], *, now: dt.datetime | None = None) -> list[BackupAlert]:
+    """Raise (or resolve) the staleness alert of every database; return the newly raised alerts."""
+    now = now or timezone.now()
+    raised = []
+    for source in sources:
+        last = _last_ok(source.database, BackupKind.BACKUP)
+        if last is None or now - last.started_at > STALE_AFTER:
+            age = "never backed up" if last is None else f"last good backup {now - last.started_at} ago"
+            alert = do_raise_backup_alert(source.database, AlertKind.STALE,
+                                          f"{source.database}: {age} (limit {STALE_AFTER})", now=now)
+            if alert:
+                raised.append(alert)
+        else:
+            do_resolve_backup_alerts(source.database, [AlertKind.STALE], now=now)
+    return raised
+
+
+def site_tick(site: Site, *, now: dt.datetime | None = None,
+              sources: list[Source] | None = None) -> list[BackupRecord]:
+    """One pass of the service loop; return the backups it ran."""
+    now = now or timezone.now()
+    sources = sources if sources is not None else site_sources(site.config)
+    done = []
+    target = site.open_target()
+    try:
+        for source in sources:
+            if is_due(site, source, now):
+                record = run_backup(site, target, source)
+                if record is not None:
+                    done.append(record)
+                    if record.state == BackupState.OK:
+                        run_prune(site, target, source.database)
+            drilled = _last_ok(source.database, BackupKind.DRILL)
+            has_backup = _last_ok(source.database, BackupKind.BACKUP) is not None
+            if has_backup and (drilled is None or now - drilled.started_at > DRILL_EVERY):
+                run_drill(site, target, source)
+    finally:
+        target.close()
+    check_alerts(sources, now=timezone.now())
+    return done
+
+
+def run_site_loop(site: Site, stop: threading.Event, *, poll_seconds: float = 60.0,
+                  on_error: Callable[[Exception], None] | None = None) -> None:
+    while not stop.is_set():
+        try:
+            site_tick(site)
+        except Exception as exc:  # the service keeps running; the next tick retries
+            if on_error:
+                on_error(exc)
+        stop.wait(poll_seconds)
