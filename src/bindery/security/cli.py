@@ -82,6 +82,140 @@ def cmd_events(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_blacklist_promote(config: Config, args: argparse.Namespace) -> int:
+    from django.utils import timezone
+
+    from bindery.cli import CommandFailed
+    from bindery.security.actions import do_promote_ban
+    from bindery.security.client_ip import parse_ip, source_key
+    from bindery.security.iprules import IpRuleError
+    from bindery.security.models import Ban, BanScope
+
+    active = Ban.objects.filter(until__gt=timezone.now(), scope=BanScope.SOURCE)
+    if args.target.isdigit():
+        found = list(active.filter(pk=int(args.target)))
+    elif parse_ip(args.target) is not None:
+        found = list(active.filter(source=source_key(args.target)))
+    else:
+        raise CommandFailed(f"{args.target[:60]!r} is neither a ban id nor an IP address")
+    if not found:
+        raise CommandFailed(f"no active ban of a whole source for {args.target[:60]}")
+    for entry in found:
+        try:
+            rule = do_promote_ban(entry, actor="cli")
+        except IpRuleError as exc:
+            raise CommandFailed(str(exc)) from None
+        until = f"{rule.expires_at:%Y-%m-%d %H:%M} UTC" if rule.expires_at else "removed"
+        print(f"Promoted ban {entry.pk} on {entry.source}: every host refuses {rule.network} until {until} "
+              f"(global rule {rule.pk}).")
+    return 0
+
+
+# --- bindery iprules ---------------------------------------------------------------------------
+
+
+def _rule_target(args: argparse.Namespace) -> tuple[Any, Any]:
+    """Return (tenant, node) named by --tenant/--node; (None, None) for the global rules."""
+    from bindery.cli import CommandFailed
+    from bindery.control.models import LocalTenant
+
+    if args.node and not args.tenant:
+        raise CommandFailed("--node needs --tenant")
+    if not args.tenant:
+        return None, None
+    tenant = LocalTenant.objects.filter(slug=args.tenant).first()
+    if tenant is None:
+        raise CommandFailed(f"no tenant '{args.tenant[:63]}' on this host")
+    if not args.node:
+        return tenant, None
+    from bindery.integration.access import access_node_by_ref
+
+    try:
+        return tenant, access_node_by_ref(tenant, args.node)
+    except Exception as exc:  # NotFound: say it as a command failure
+        raise CommandFailed(str(exc)) from None
+
+
+def cmd_iprules_list(config: Config, args: argparse.Namespace) -> int:
+    from bindery.security.models import GlobalIpRule, IpRule
+
+    tenant, node = _rule_target(args)
+    if tenant is None:
+        rows = [(r.pk, r.action, r.network, "global", r.expires_at, f"{r.note} [{r.origin}]")
+                for r in GlobalIpRule.objects.order_by("action", "network")[:5000]]
+    else:
+        rules = IpRule.objects.for_tenant(tenant).select_related("node").order_by("node__name", "action", "network")
+        if node is not None:
+            rules = rules.filter(node=node)
+        rows = [(r.pk, r.action, r.network, f"node {r.node.name}" if r.node else f"tenant {tenant.slug}", None,
+                 r.note) for r in rules]
+    if not rows:
+        print("No IP rules: every address is admitted (bans aside).")
+        return 0
+    print(f"{'ID':36} {'ACTION':6} {'NETWORK':43} {'SCOPE':24} {'EXPIRES':16} NOTE")
+    for pk, action, network, scope, expires, note in rows:
+        print(f"{pk!s:36} {action:6} {network:43} {scope[:24]:24} "
+              f"{f'{expires:%Y-%m-%d %H:%M}' if expires else 'never':16} {note}")
+    return 0
+
+
+def cmd_iprules_add(config: Config, args: argparse.Namespace) -> int:
+    from bindery.cli import CommandFailed
+    from bindery.security.actions import do_add_global_ip_rule, do_add_ip_rule
+    from bindery.security.iprules import IpRuleError
+
+    tenant, node = _rule_target(args)
+    try:
+        if tenant is None:
+            rule = do_add_global_ip_rule(args.action, args.network, note=args.note, actor="cli")
+        else:
+            rule = do_add_ip_rule(tenant, args.action, args.network, node=node, note=args.note, actor="cli")
+    except IpRuleError as exc:
+        raise CommandFailed(str(exc)) from None
+    where = "every host" if tenant is None else f"node {node.name}" if node else f"tenant {tenant.slug}"
+    print(f"Added rule {rule.pk}: {rule.action} {rule.network} for {where}.")
+    return 0
+
+
+def cmd_iprules_remove(config: Config, args: argparse.Namespace) -> int:
+    import uuid
+
+    from bindery.cli import CommandFailed
+    from bindery.security.actions import do_remove_global_ip_rule, do_remove_ip_rule
+    from bindery.security.iprules import IpRuleError, normalize_network
+    from bindery.security.models import GlobalIpRule, IpRule
+
+    tenant, node = _rule_target(args)
+    target = args.target.strip()[:80]
+    if tenant is None:
+        rules = GlobalIpRule.objects.all()
+        if target.isdigit():
+            found = list(rules.filter(pk=int(target)))
+        else:
+            try:
+                found = list(rules.filter(network=normalize_network(target)))
+            except IpRuleError as exc:
+                raise CommandFailed(f"{target!r} is neither a rule id nor an IP range: {exc}") from None
+        for rule in found:
+            do_remove_global_ip_rule(rule, actor="cli")
+    else:
+        tenant_rules = IpRule.objects.for_tenant(tenant).filter(node=node)
+        try:
+            found = list(tenant_rules.filter(pk=uuid.UUID(target)))
+        except ValueError:
+            try:
+                found = list(tenant_rules.filter(network=normalize_network(target)))
+            except IpRuleError as exc:
+                raise CommandFailed(f"{target!r} is neither a rule id nor an IP range: {exc}") from None
+        for rule in found:
+            do_remove_ip_rule(rule, actor="cli")
+    if not found:
+        raise CommandFailed(f"no such rule: {target}")
+    for rule in found:
+        print(f"Removed rule {rule.pk}: {rule.action} {rule.network}.")
+    return 0
+
+
 def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     p = add("blacklist", cmd_blacklist_list,
             "The brute-force guard's bans: list, add, lift (each is a security event).")
@@ -97,6 +231,25 @@ def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     q = bs.add_parser("lift", help="lift a ban by id, or every active ban of an IP")
     q.add_argument("target", metavar="ID_OR_IP")
     q.set_defaults(func=cmd_blacklist_lift)
+    q = bs.add_parser("promote", help="copy a source ban to the control plane: every host and firewall refuses it")
+    q.add_argument("target", metavar="ID_OR_IP")
+    q.set_defaults(func=cmd_blacklist_promote)
+    p = add("iprules", cmd_iprules_list,
+            "IP allow/deny rules: global (every host), per tenant (--tenant), per node (--tenant --node).")
+    rs = p.add_subparsers(dest="action_name", metavar="ACTION", required=True)
+    for name, func, text in (("list", cmd_iprules_list, "list the rules of one scope"),
+                             ("add", cmd_iprules_add, "add a rule; deny wins, allow rules admit only their ranges"),
+                             ("remove", cmd_iprules_remove, "remove a rule by id or by its range")):
+        q = rs.add_parser(name, help=text)
+        q.add_argument("--tenant", default="", metavar="SLUG", help="a tenant's rules (default: global rules)")
+        q.add_argument("--node", default="", metavar="NODE", help="one node's rules (id or name; needs --tenant)")
+        q.set_defaults(func=func)
+        if name == "add":
+            q.add_argument("action", choices=["allow", "deny"])
+            q.add_argument("network", help="an address or CIDR: 192.0.2.0/24, 2001:db8::/48")
+            q.add_argument("--note", default="")
+        elif name == "remove":
+            q.add_argument("target", metavar="ID_OR_NETWORK")
     p = add("security", cmd_events, "Security events: sign-in failures, bans, refusals, firewall blocks.")
     ss = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     q = ss.add_parser("events", help="recent events, newest first")
