@@ -216,6 +216,63 @@ def cmd_iprules_remove(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+# --- bindery firewall (bindery.ops.firewall) ---------------------------------------------------
+
+
+def _firewall_ruleset(config: Config, args: argparse.Namespace) -> dict[str, Any]:
+    from pathlib import Path
+
+    from bindery.cli import CommandFailed
+    from bindery.ops.firewall import PolicyError, blacklisted_networks, load_policy, render
+
+    path = Path(args.policy) if args.policy else config.var_dir / "firewall.toml"
+    try:
+        policy = load_policy(path)
+    except PolicyError as exc:
+        raise CommandFailed(f"firewall policy {path}: {exc}") from None
+    return render(policy, blacklisted_networks() if policy.blacklist else ())
+
+
+def cmd_firewall_example(config: Config, args: argparse.Namespace) -> int:
+    from bindery.ops.firewall import example_policy
+
+    print(example_policy(https_port=config.https_port, http_port=config.http_port), end="")
+    return 0
+
+
+def cmd_firewall_render(config: Config, args: argparse.Namespace) -> int:
+    import json
+
+    print(json.dumps(_firewall_ruleset(config, args), indent=1))
+    return 0
+
+
+def cmd_firewall_check(config: Config, args: argparse.Namespace) -> int:
+    from bindery.cli import CommandFailed
+    from bindery.ops.firewall import NftError, run_nft, summary
+
+    ruleset = _firewall_ruleset(config, args)
+    try:
+        run_nft(ruleset, check_only=True)
+    except NftError as exc:
+        raise CommandFailed(f"nft refused the ruleset: {exc}") from None
+    print(f"OK (dry run, nothing applied): {summary(ruleset)}.")
+    return 0
+
+
+def cmd_firewall_apply(config: Config, args: argparse.Namespace) -> int:
+    from bindery.cli import CommandFailed
+    from bindery.ops.firewall import NftError, apply, summary
+
+    ruleset = _firewall_ruleset(config, args)
+    try:
+        apply(ruleset)
+    except NftError as exc:
+        raise CommandFailed(f"nft refused the ruleset (nothing changed): {exc}") from None
+    print(f"Applied {summary(ruleset)}; other tables untouched.")
+    return 0
+
+
 def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     p = add("blacklist", cmd_blacklist_list,
             "The brute-force guard's bans: list, add, lift (each is a security event).")
@@ -250,6 +307,18 @@ def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
             q.add_argument("--note", default="")
         elif name == "remove":
             q.add_argument("target", metavar="ID_OR_NETWORK")
+    p = add("firewall", cmd_firewall_render,
+            "The host firewall: render the policy (with the blacklist) as nftables JSON, check it, apply it.")
+    fs = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    for name, func, text in (
+            ("example", cmd_firewall_example, "print an example policy to start <VAR_DIR>/firewall.toml from"),
+            ("render", cmd_firewall_render, "print the nftables ruleset (JSON, for nft -j -f)"),
+            ("check", cmd_firewall_check, "dry-run the ruleset with nft -c (needs root, changes nothing)"),
+            ("apply", cmd_firewall_apply, "check, then atomically replace table inet bindery (other tables stay)")):
+        q = fs.add_parser(name, help=text)
+        q.set_defaults(func=func)
+        if name != "example":
+            q.add_argument("--policy", default="", metavar="FILE", help="default: <VAR_DIR>/firewall.toml")
     p = add("security", cmd_events, "Security events: sign-in failures, bans, refusals, firewall blocks.")
     ss = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     q = ss.add_parser("events", help="recent events, newest first")
