@@ -8,6 +8,7 @@ from bindery.web import (
     views_people,
     views_privacy,
     views_sales,
+    views_security,
     views_tokens,
 )
 
@@ -21,6 +22,8 @@ urlpatterns = [
     path("settings/privacy/export/", views_privacy.privacy_export, name="privacy_export"),
     path("settings/privacy/erase/", views_privacy.privacy_erase, name="privacy_erase"),
     path("settings/tokens/", views_tokens.token_list, name="tokens"),
+    path("settings/security/", views_security.security_page, name="security"),
+    path("settings/security/rules/<str:rule_id>/remove/", views_security.ip_rule_remove, name="ip_rule_remove"),
     path("settings/tokens/<str:token_id>/revoke/", views_tokens.token_revoke, name="token_revoke"),
     # Catalog
     path("catalog/products/", views_catalog.product_list, name="products"),
