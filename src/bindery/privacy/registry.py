@@ -83,6 +83,9 @@ DECLARATIONS: list[Declaration] = [
     Declaration("security.KnownSource", "source", DataClass.PERSONAL, _SECURITY, Erase.KEEP),
     Declaration("security.KnownSource", "account", DataClass.PERSONAL, _SECURITY, Erase.KEEP),
     Declaration("security.FailureCounter", "key", DataClass.PERSONAL, _SECURITY, Erase.KEEP),
+    # IP rules name ranges (an office's address may be one person's); notes are free text.
+    *[Declaration(f"security.{model}", f, DataClass.PERSONAL, _SECURITY, Erase.KEEP)
+      for model in ("IpRule", "GlobalIpRule") for f in ("network", "note")],
 ]
 
 # Fields whose names look personal but hold no data about people (product names, a price
