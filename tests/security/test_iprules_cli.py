@@ -68,3 +68,20 @@ def test_promote_then_render(capsys: pytest.CaptureFixture[str], tmp_path: Path)
     policy.write_text("[inbound]\nallow = [{ ports = [70000], from = [\"::/0\"] }]\n")
     with pytest.raises(CommandFailed, match=r"inbound.allow\[0\].ports: port 70000"):
         bindery("firewall", "check", "--policy", str(policy))
+
+
+def test_security_events_filters_and_counts_per_hour(capsys: pytest.CaptureFixture[str], tenant: LocalTenant) -> None:
+    from bindery.security.bruteforce import record_event
+
+    record_event("sign_in_failed", ip="198.51.100.1", account="acme:owner@acme.example")
+    record_event("sign_in_failed", ip="198.51.100.2", account="globex:ceo@globex.example")
+    assert bindery("security", "events", "--tenant", "acme") == 0
+    out = capsys.readouterr().out
+    assert "198.51.100.1" in out
+    assert "198.51.100.2" not in out
+    assert bindery("security", "events", "--account", "ceo@", "--per-hour", "--hours", "3") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3
+    assert lines[-1].split()[2] == "1"
+    with pytest.raises(CommandFailed, match="--kind: unknown kind"):
+        bindery("security", "events", "--kind", "nope")

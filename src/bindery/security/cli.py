@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
@@ -68,16 +67,25 @@ def cmd_blacklist_lift(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_events(config: Config, args: argparse.Namespace) -> int:
-    from django.utils import timezone
+    from bindery.cli import CommandFailed
+    from bindery.control.models import Tenant
+    from bindery.security.events import EventFilterError, event_filter, events_per_hour, filter_events
 
-    from bindery.security.models import SecurityEvent
-
-    events = SecurityEvent.objects.filter(created_at__gte=timezone.now() - dt.timedelta(hours=args.hours))
-    if args.kind:
-        events = events.filter(kind=args.kind)
-    if args.ip:
-        events = events.filter(ip=args.ip)
-    for e in events.order_by("-created_at")[: args.limit]:
+    tenant_id = None
+    if args.tenant:
+        tenant_id = Tenant.objects.filter(slug=args.tenant).values_list("id", flat=True).first()
+        if tenant_id is None:
+            raise CommandFailed(f"no tenant '{args.tenant[:63]}'")
+    try:
+        flt = event_filter(kind=args.kind, ip=args.ip, account=args.account, hours=args.hours,
+                           tenant_id=tenant_id, tenant_slug=args.tenant)
+    except EventFilterError as exc:
+        raise CommandFailed(f"--{exc.field}: {exc}") from None
+    if args.per_hour:
+        for hour, n in events_per_hour(flt):
+            print(f"{hour:%Y-%m-%d %H}:00 {n:>6} {'#' * min(n, 60)}")
+        return 0
+    for e in filter_events(flt)[: args.limit]:
         print(f"{e.created_at:%Y-%m-%d %H:%M:%S} {e.kind:15} {e.ip:40} {e.account[:40]:40} {e.detail}")
     return 0
 
@@ -324,6 +332,9 @@ def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     q = ss.add_parser("events", help="recent events, newest first")
     q.add_argument("--kind", default="")
     q.add_argument("--ip", default="")
+    q.add_argument("--account", default="", help="part of the account (workspace:e-mail or operator e-mail)")
+    q.add_argument("--tenant", default="", metavar="SLUG")
+    q.add_argument("--per-hour", action="store_true", help="counts per hour instead of the events")
     q.add_argument("--hours", type=int, default=24)
     q.add_argument("--limit", type=int, default=200)
     q.set_defaults(func=cmd_events)
