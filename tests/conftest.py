@@ -53,9 +53,13 @@ def owner(tenant: LocalTenant) -> User:
 @pytest.fixture(autouse=True)
 def _fresh_ban_cache() -> None:
     """Each test starts without another test's bans in the process-wide blacklist copy."""
+    from bindery.security import iprules
     from bindery.security.bruteforce import BannedSources
 
     BannedSources.forget()
+    iprules.GlobalRules.forget()
+    iprules.TenantRules.forget()
+    iprules._last_event.clear()
 
 
 def operator_sign_in(client: HttpsClient, email: str, password: str) -> object:

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "bindery.security.bruteforce.BlacklistMiddleware",
+    "bindery.security.iprules.IpRulesMiddleware",
     "bindery.ops.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -159,17 +159,17 @@ def test_workspace_policy_requires_mfa(client: HttpsClient, owner: User, tenant:
 
     do_create_user(owner.tenant, "viewer@acme.example", PASSWORD, role=Role.VIEWER, actor="test")
     sign_in(client)
-    refused = client.post("/settings/security/", {"require_mfa": "on", "idle_minutes": 60, "absolute_hours": 12})
+    refused = client.post("/settings/sign-in/", {"require_mfa": "on", "idle_minutes": 60, "absolute_hours": 12})
     assert refused.status_code == 400  # the owner must set up their own factor first
     enrol(client)
-    saved = client.post("/settings/security/", {"require_mfa": "on", "idle_minutes": 60, "absolute_hours": 12})
+    saved = client.post("/settings/sign-in/", {"require_mfa": "on", "idle_minutes": 60, "absolute_hours": 12})
     assert saved.status_code == 302
     assert SecurityPolicy.objects.for_tenant(owner.tenant).get().require_mfa
     viewer = HttpsClient()
     sign_in(viewer, "viewer@acme.example")
     assert viewer.get("/catalog/products/")["Location"] == "/account/mfa/"
     assert viewer.get("/account/mfa/").status_code == 200
-    page = viewer.get("/settings/security/")
+    page = viewer.get("/settings/sign-in/")
     assert page.status_code in (302, 403)
 
 

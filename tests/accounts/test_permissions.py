@@ -13,7 +13,7 @@ from bindery.accounts.models import AccountEvent, Role, User
 from bindery.accounts.permissions import Access, Area, grantable_scopes, has_permission, scope_within_role
 from bindery.control.models import LocalTenant
 from bindery.integration.actions import do_create_connector, do_create_node, do_create_procedure, do_enqueue_run
-from bindery.security.actions import do_create_api_token
+from bindery.security.actions import do_add_ip_rule, do_create_api_token
 from bindery.web import urls as web_urls
 from tests.conftest import PASSWORD, HttpsClient
 from tests.web.console_data import make_catalog, make_sales, signed_in
@@ -41,7 +41,9 @@ def test_every_console_page_follows_the_matrix(tenant: LocalTenant, role: Role) 
     procedure = do_create_procedure(tenant, "acme-procedure", [connector], actor="test")
     run = do_enqueue_run(connector=connector, actor="test")
     invitation = do_invite(tenant, "invited@acme.example", Role.VIEWER, actor="test")
-    ids = {"link_id": invitation.pk, "product_id": catalog.product.pk, "customer_id": sales.customer.pk,
+    rule = do_add_ip_rule(tenant, "deny", "203.0.113.0/24", actor="test")
+    ids = {"link_id": invitation.pk, "rule_id": rule.pk, "product_id": catalog.product.pk,
+           "customer_id": sales.customer.pk,
            "order_id": sales.order.pk,
            "member_id": victim.pk, "token_id": token.pk, "connector_id": connector.pk,
            "procedure_id": procedure.pk, "run_id": run.pk}

@@ -37,9 +37,10 @@ def test_every_tenant_model_with_personal_data_can_be_located() -> None:
 
     from bindery.control.tenancy import TenantOwnedModel
 
-    # Access logs, token use and account events are security records about the tenant's staff, not customers.
+    # Access logs, token use, account events, sign-in links and sessions are security records about the
+    # tenant's staff, not customers; IP rules are the workspace's own access policy.
     not_subject_data = {"privacy.PersonalDataAccess", "security.ApiToken", "accounts.AccountEvent",
-                        "accounts.OneTimeLink", "accounts.UserSession"}
+                        "accounts.OneTimeLink", "accounts.UserSession", "security.IpRule"}
     models_with_personal = {d.model for d in registry.DECLARATIONS if d.data_class == DataClass.PERSONAL}
     tenant_models = {m._meta.label for m in apps.get_models() if issubclass(m, TenantOwnedModel)}
     located = {m._meta.label for m in LOCATORS}

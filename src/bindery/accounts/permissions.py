@@ -34,7 +34,7 @@ class Area(StrEnum):
     TOKENS = "tokens"
     MEMBERS = "members"
     ACTIVITY = "activity"
-    SECURITY = "security"  # the tenant's security policy (MFA required, session limits)
+    SECURITY = "security"  # the tenant's security policy: IP rules, security events (MFA, session limits)
     INTEGRATION = "integration"  # connectors, procedures, runs
     PRIVACY = "privacy"  # data-subject requests and the personal-data access log
 
@@ -60,7 +60,7 @@ MATRIX: dict[Role, dict[Area, frozenset[Access]]] = {
 }
 
 # Areas an API token can reach, and so the scopes a token may carry.
-API_AREAS = (Area.CATALOG, Area.SALES, Area.MEMBERS, Area.INTEGRATION, Area.PRIVACY)
+API_AREAS = (Area.CATALOG, Area.SALES, Area.MEMBERS, Area.INTEGRATION, Area.PRIVACY, Area.SECURITY)
 
 
 def role_of(user: Any) -> Role | None:

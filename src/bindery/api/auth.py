@@ -18,6 +18,7 @@ from bindery.security.access import authenticate_api_token, has_scope, token_fro
 from bindery.security.actions import do_record_token_use
 from bindery.security.bruteforce import token_failure
 from bindery.security.client_ip import client_ip
+from bindery.security.iprules import note_tenant_refusal, tenant_admits
 from bindery.security.models import ApiToken
 
 _CHECKED = "_bindery_api_token"
@@ -35,6 +36,10 @@ def authenticate_request(request: HttpRequest) -> ApiToken | None:
         # Routing first: a tenant served elsewhere gets a redirect (and its token's use is
         # recorded by the host that owns it).
         enter_request_scope(request, token.tenant_id)
+        if not tenant_admits(token.tenant_id, client_ip(request)):
+            note_tenant_refusal(request, token.tenant_id)
+            raise ApiError(403, ApiErrorCode.IP_NOT_ALLOWED,
+                           "this workspace does not accept requests from your address")
         do_record_token_use(token, client_ip(request))
         request.tenant = token.tenant  # type: ignore[attr-defined]
     return token

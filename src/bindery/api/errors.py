@@ -14,6 +14,7 @@ class ApiErrorCode(StrEnum):
     FORBIDDEN_SCOPE = "forbidden_scope"
     INVALID_CURSOR = "invalid_cursor"
     CONFLICT = "conflict"
+    IP_NOT_ALLOWED = "ip_not_allowed"
 
 
 class ApiError(Exception):

@@ -141,6 +141,9 @@ def _add_routers() -> None:
     from bindery.api.routes import members
 
     api.add_router("", members.router)
+    from bindery.api.routes import security
+
+    api.add_router("", security.router)
 
 
 _add_routers()

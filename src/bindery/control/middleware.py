@@ -23,6 +23,7 @@ class TenantScopeMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         from bindery.accounts.models import User
         from bindery.control.directory import TenantElsewhere
+        from bindery.security.iprules import refuse_for_tenant
 
         user = getattr(request, "user", None)
         if isinstance(user, User):
@@ -30,6 +31,10 @@ class TenantScopeMiddleware:
                 enter_request_scope(request, user.tenant_id)
             except TenantElsewhere as elsewhere:
                 return tenant_elsewhere_response(request, elsewhere)
+            refused = refuse_for_tenant(request, user.tenant_id)
+            if refused is not None:
+                set_request_scope(None)
+                return refused
         try:
             return self.get_response(request)
         finally:

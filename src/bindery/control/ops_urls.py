@@ -5,6 +5,7 @@ from django.urls import path
 from bindery.control import views_ops
 from bindery.ops import views_mfa
 from bindery.ops.admin_site import ops_site
+from bindery.security import views_ops as security_views
 
 urlpatterns = [
     path("mfa/", views_mfa.operator_mfa, name="ops_mfa"),
@@ -12,4 +13,6 @@ urlpatterns = [
     path("api/hosts", views_ops.api_hosts, name="ops_api_hosts"),
     path("api/tenants", views_ops.api_tenants, name="ops_api_tenants"),
     path("api/moves", views_ops.api_moves, name="ops_api_moves"),
+    path("security/events/", ops_site.admin_view(security_views.events_page), name="ops_security_events"),
+    path("api/security/events", security_views.api_events, name="ops_api_security_events"),
 ]

@@ -151,3 +151,139 @@ def do_record_token_use(token: ApiToken, ip: str | None, *, now: dt.datetime | N
     if changed:
         token.last_used_ip = clean_ip
     return bool(changed)
+
+
+# --- IP rules and promoted bans (bindery.security.iprules) --------------------------------------
+
+MAX_TENANT_RULES = 500  # per tenant, nodes included
+MAX_GLOBAL_RULES = 50_000  # promoted bans included
+MAX_NOTE = 200
+
+
+def _clean_rule_input(action: str, network: str, note: str) -> tuple[str, str, str]:
+    from bindery.security.iprules import IpRuleError, normalize_network
+    from bindery.security.models import IpRuleAction
+
+    if action not in IpRuleAction.values:
+        raise IpRuleError("invalid_action", f"action must be allow or deny, not {str(action)[:20]!r}")
+    note = (note or "").strip()
+    if len(note) > MAX_NOTE or not note.isprintable():
+        raise IpRuleError("invalid_note", f"a note is at most {MAX_NOTE} printable characters")
+    return action, normalize_network(network), note
+
+
+def do_add_ip_rule(tenant: LocalTenant, action: str, network: str, *, node: Any = None, note: str = "",
+                   actor: Any) -> Any:
+    """Add an allow or deny rule for the tenant (or one of its nodes); return the rule.
+
+    Raises :class:`~bindery.security.iprules.IpRuleError` for a bad CIDR, a duplicate, a node of
+    another tenant or too many rules. Takes effect in this process at once, elsewhere within
+    the rules cache's few seconds.
+    """
+    from bindery.security.bruteforce import record_event
+    from bindery.security.iprules import IpRuleError, TenantRules
+    from bindery.security.models import IpRule, SecurityEventKind
+
+    action, net, note = _clean_rule_input(action, network, note)
+    if node is not None and node.tenant_id != tenant.pk:
+        raise IpRuleError("unknown_node", "no such node")
+    with transaction.atomic(using=HOST):
+        rules = IpRule.objects.for_tenant(tenant)
+        if rules.count() >= MAX_TENANT_RULES:
+            raise IpRuleError("too_many_rules", f"a workspace has at most {MAX_TENANT_RULES} IP rules")
+        if rules.filter(action=action, network=net, node=node).exists():
+            raise IpRuleError("duplicate_rule", f"the rule {action} {net} already exists")
+        rule = IpRule.objects.create(tenant=tenant, action=action, network=net, node=node, note=note,
+                                     created_by=actor_label(actor))
+        record_event(SecurityEventKind.IP_RULE_ADDED, tenant_id=tenant.pk, action=action, network=net,
+                     node_id=str(node.pk) if node is not None else None, by=actor_label(actor))
+    TenantRules.forget(tenant.pk)
+    return rule
+
+
+def do_remove_ip_rule(rule: Any, *, actor: Any) -> None:
+    from bindery.security.bruteforce import record_event
+    from bindery.security.iprules import TenantRules
+    from bindery.security.models import IpRule, SecurityEventKind
+
+    with transaction.atomic(using=HOST):
+        IpRule.objects.for_tenant(rule.tenant_id).filter(pk=rule.pk).delete()
+        record_event(SecurityEventKind.IP_RULE_REMOVED, tenant_id=rule.tenant_id, action=rule.action,
+                     network=rule.network, node_id=str(rule.node_id) if rule.node_id else None,
+                     by=actor_label(actor))
+    TenantRules.forget(rule.tenant_id)
+
+
+def do_add_global_ip_rule(action: str, network: str, *, note: str = "", expires_at: dt.datetime | None = None,
+                          actor: Any) -> Any:
+    """Add a rule for every host (control plane); hosts pick it up within their cache's few seconds."""
+    from bindery.control.routers import CONTROL
+    from bindery.security.bruteforce import record_event
+    from bindery.security.iprules import GlobalRules, IpRuleError
+    from bindery.security.models import GlobalIpRule, SecurityEventKind
+
+    action, net, note = _clean_rule_input(action, network, note)
+    with transaction.atomic(using=CONTROL):
+        if GlobalIpRule.objects.count() >= MAX_GLOBAL_RULES:
+            raise IpRuleError("too_many_rules", f"at most {MAX_GLOBAL_RULES} global IP rules")
+        if GlobalIpRule.objects.filter(action=action, network=net).exists():
+            raise IpRuleError("duplicate_rule", f"the global rule {action} {net} already exists")
+        rule = GlobalIpRule.objects.create(action=action, network=net, note=note, expires_at=expires_at,
+                                           created_by=actor_label(actor))
+    record_event(SecurityEventKind.IP_RULE_ADDED, scope="global", action=action, network=net,
+                 by=actor_label(actor))
+    GlobalRules.forget()
+    return rule
+
+
+def do_remove_global_ip_rule(rule: Any, *, actor: Any) -> None:
+    from bindery.security.bruteforce import record_event
+    from bindery.security.iprules import GlobalRules
+    from bindery.security.models import GlobalIpRule, SecurityEventKind
+
+    GlobalIpRule.objects.filter(pk=rule.pk).delete()
+    record_event(SecurityEventKind.IP_RULE_REMOVED, scope="global", action=rule.action, network=rule.network,
+                 by=actor_label(actor))
+    GlobalRules.forget()
+
+
+def do_promote_ban(ban: Any, *, actor: Any, now: dt.datetime | None = None) -> Any:
+    """Copy an active source ban to the control plane as a global deny rule ending with the ban.
+
+    Every host then refuses the source from its cached global rules, and every host's firewall
+    render drops it. Promoting again (or a longer ban) only ever extends the rule; a permanent
+    operator rule for the same range stays permanent.
+    """
+    from django.conf import settings
+
+    from bindery.control.routers import CONTROL
+    from bindery.security.bruteforce import record_event
+    from bindery.security.iprules import GlobalRules, IpRuleError
+    from bindery.security.models import BanScope, GlobalIpRule, GlobalIpRuleOrigin, IpRuleAction, SecurityEventKind
+
+    now = now or timezone.now()
+    if ban.scope != BanScope.SOURCE:
+        raise IpRuleError("not_promotable", "only bans of a whole source can be promoted, not account+source bans")
+    if ban.until <= now:
+        raise IpRuleError("not_promotable", f"the ban on {ban.source} is no longer active")
+    net = normalize_ban_source(ban.source)
+    with transaction.atomic(using=CONTROL):
+        rule = GlobalIpRule.objects.select_for_update().filter(action=IpRuleAction.DENY, network=net).first()
+        if rule is None:
+            rule = GlobalIpRule.objects.create(
+                action=IpRuleAction.DENY, network=net, note=ban.reason[:MAX_NOTE], expires_at=ban.until,
+                origin=GlobalIpRuleOrigin.PROMOTED_BAN, origin_host=settings.BINDERY_HOST_NAME[:63],
+                created_by=actor_label(actor))
+        elif rule.expires_at is not None and rule.expires_at < ban.until:
+            rule.expires_at = ban.until
+            rule.save(update_fields=["expires_at"])
+    record_event(SecurityEventKind.BAN_PROMOTED, ip=ban.source, network=net, until=ban.until.isoformat(),
+                 rule_id=rule.pk, by=actor_label(actor))
+    GlobalRules.forget()
+    return rule
+
+
+def normalize_ban_source(source: str) -> str:
+    """Return a ban's source as a CIDR: an IPv4 address as /32, an IPv6 /64 as it is."""
+    net = ipaddress.ip_network(source, strict=False)
+    return str(net)

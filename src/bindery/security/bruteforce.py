@@ -214,6 +214,8 @@ class BruteForceGuardBackend:
     """First in AUTHENTICATION_BACKENDS: never authenticates, only refuses before the real backends."""
 
     def authenticate(self, request: HttpRequest | None, **credentials: Any) -> None:
+        if request is not None and "tenant_slug" in credentials:
+            refuse_by_tenant_rules(request, str(credentials.get("tenant_slug", "")))
         account = account_key(credentials)
         if account:
             before_password_check(request, account)
@@ -221,6 +223,18 @@ class BruteForceGuardBackend:
 
     def get_user(self, user_id: Any) -> None:
         return None
+
+
+def refuse_by_tenant_rules(request: HttpRequest, slug: str) -> None:
+    """A workspace whose IP rules refuse this address: no sign-in (and no password hashed)."""
+    from bindery.control.models import LocalTenant
+    from bindery.security.iprules import note_tenant_refusal, tenant_admits
+
+    tenant_id = LocalTenant.objects.filter(slug=slug.strip().lower()[:63]).values_list("id", flat=True).first()
+    if tenant_id is not None and not tenant_admits(tenant_id, client_ip(request)):
+        setattr(request, REFUSED_ATTR, True)
+        note_tenant_refusal(request, tenant_id)
+        raise PermissionDenied("this workspace does not accept sign-ins from your address")
 
 
 def on_login_failed(sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
+from typing import ClassVar
 
 from django.db import models
 
@@ -124,6 +125,10 @@ class SecurityEventKind(models.TextChoices):
     THROTTLED = "throttled", "Attempt on an attacked account throttled"
     WAF_BLOCK = "waf_block", "Blocked by the application firewall"
     WAF_DETECT = "waf_detect", "Detected by the application firewall (not blocked)"
+    IP_REFUSED = "ip_refused", "Request refused by an IP rule"
+    IP_RULE_ADDED = "ip_rule_added", "IP rule added"
+    IP_RULE_REMOVED = "ip_rule_removed", "IP rule removed"
+    BAN_PROMOTED = "ban_promoted", "Ban promoted to every host"
 
 
 class SecurityEvent(models.Model):
@@ -139,3 +144,63 @@ class SecurityEvent(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["kind", "created_at"], name="security_event_kind_time")]
+
+
+class IpRuleAction(models.TextChoices):
+    ALLOW = "allow", "Allow"
+    DENY = "deny", "Deny"
+
+
+class GlobalIpRuleOrigin(models.TextChoices):
+    OPERATOR = "operator", "Added by an operator"
+    PROMOTED_BAN = "promoted_ban", "A host's ban, promoted to every host"
+
+
+class GlobalIpRule(models.Model):
+    """An allow or deny rule for every host (control plane); hosts keep a cached copy.
+
+    A promoted ban is a deny rule with an expiry (the ban's end) and the host it came from.
+    """
+
+    database_role: ClassVar[str] = "control"
+
+    id = models.BigAutoField(primary_key=True)
+    action = models.CharField(max_length=5, choices=IpRuleAction.choices)
+    network = models.CharField(max_length=43, help_text="a normalized CIDR: 192.0.2.0/24, 2001:db8::/48")
+    note = models.CharField(max_length=200, blank=True)
+    origin = models.CharField(max_length=20, choices=GlobalIpRuleOrigin.choices, default=GlobalIpRuleOrigin.OPERATOR)
+    origin_host = models.CharField(max_length=63, blank=True, help_text="the host whose ban was promoted")
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="empty: until removed")
+    created_by = models.CharField(max_length=100)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["action", "network"]
+        constraints = [models.UniqueConstraint(fields=["action", "network"], name="security_global_ip_rule_once")]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.network}"
+
+
+class IpRule(TenantOwnedModel):
+    """A tenant's allow or deny rule, for the whole tenant or (with ``node``) one integration node."""
+
+    action = models.CharField(max_length=5, choices=IpRuleAction.choices)
+    network = models.CharField(max_length=43, help_text="a normalized CIDR: 192.0.2.0/24, 2001:db8::/48")
+    node = models.ForeignKey("integration.Node", null=True, blank=True, on_delete=models.CASCADE,
+                             related_name="ip_rules", help_text="empty: the whole tenant (console and API tokens)")
+    note = models.CharField(max_length=200, blank=True)
+    created_by = models.CharField(max_length=100)
+
+    class Meta:
+        ordering = ["action", "network"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "action", "network"], condition=models.Q(node__isnull=True),
+                                    name="security_ip_rule_tenant_once"),
+            models.UniqueConstraint(fields=["tenant", "node", "action", "network"],
+                                    condition=models.Q(node__isnull=False), name="security_ip_rule_node_once"),
+        ]
+        indexes = [models.Index(fields=["tenant", "node"], name="security_ip_rule_tenant")]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.network}"

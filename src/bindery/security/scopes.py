@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 from bindery.security.errors import TokenActionError, TokenError
 
-RESOURCES = ("catalog", "sales", "integration", "privacy", "members")
+RESOURCES = ("catalog", "sales", "integration", "privacy", "members", "security")
 ACTIONS = ("read", "write")
 WILDCARD = "*"
 

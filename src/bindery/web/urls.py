@@ -9,6 +9,7 @@ from bindery.web import (
     views_people,
     views_privacy,
     views_sales,
+    views_security,
     views_tokens,
 )
 
@@ -24,7 +25,7 @@ urlpatterns = [
     path("account/mfa/", views_account.mfa_page, name="mfa"),
     path("account/confirm/", views_account.confirm, name="confirm"),
     path("account/sessions/", views_account.sessions_page, name="sessions"),
-    path("settings/security/", views_account.security_policy, name="security"),
+    path("settings/sign-in/", views_account.security_policy, name="sign_in_policy"),
     path("settings/activity/", views_account.activity, name="activity"),
     path("settings/activity.csv", views_account.activity_csv, name="activity_csv"),
     path("settings/members/invite/", views_people.member_invite, name="member_invite"),
@@ -35,6 +36,8 @@ urlpatterns = [
     path("settings/privacy/export/", views_privacy.privacy_export, name="privacy_export"),
     path("settings/privacy/erase/", views_privacy.privacy_erase, name="privacy_erase"),
     path("settings/tokens/", views_tokens.token_list, name="tokens"),
+    path("settings/security/", views_security.security_page, name="security"),
+    path("settings/security/rules/<str:rule_id>/remove/", views_security.ip_rule_remove, name="ip_rule_remove"),
     path("settings/tokens/<str:token_id>/revoke/", views_tokens.token_revoke, name="token_revoke"),
     # Catalog
     path("catalog/products/", views_catalog.product_list, name="products"),

@@ -346,7 +346,7 @@ def security_policy(request: HttpRequest, user: User) -> HttpResponseBase:
                     record_event(user.tenant_id, EventKind.MFA_POLICY_CHANGED, actor=user, request=request,
                                  detail={"require_mfa": policy.require_mfa})
             messages.success(request, "Saved.")
-            return redirect("web:security")
+            return redirect("web:sign_in_policy")
     if not can(user, Area.SECURITY, Access.WRITE):
         for field in form.fields.values():
             field.disabled = True
