@@ -3,12 +3,13 @@
 from django.urls import path
 
 from bindery.control import views_ops
-from bindery.ops import views_mfa
+from bindery.ops import views_mfa, views_outbox
 from bindery.ops.admin_site import ops_site
 from bindery.security import views_ops as security_views
 
 urlpatterns = [
     path("mfa/", views_mfa.operator_mfa, name="ops_mfa"),
+    path("outbox/", ops_site.admin_view(views_outbox.outbox), name="ops_outbox"),
     path("hosts/", ops_site.admin_view(views_ops.hosts_page), name="ops_hosts"),
     path("api/hosts", views_ops.api_hosts, name="ops_api_hosts"),
     path("api/tenants", views_ops.api_tenants, name="ops_api_tenants"),
