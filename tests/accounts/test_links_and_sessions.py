@@ -184,19 +184,20 @@ def test_session_cookie_flags(client: HttpsClient, owner: User) -> None:
 
 @override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.Argon2PasswordHasher"])
 def test_unknown_account_takes_as_long_as_a_wrong_password(owner: User) -> None:
-    """Median time of 15 sign-ins each: unknown account within 20% of a wrong password for a known one."""
-    def median_seconds(email: str) -> float:
-        times = []
-        for n in range(15):
-            client = HttpsClient(REMOTE_ADDR=f"198.51.100.{n + 1}")
-            started = time.perf_counter()
-            client.post("/login/", {"workspace": "acme", "email": email, "password": "wrong password 123"})
-            times.append(time.perf_counter() - started)
-        return statistics.median(times)
+    """Unknown account within 20% of a wrong password for a known one (medians, measured interleaved).
 
-    median_seconds("owner@acme.example")  # warm up
-    known = median_seconds("owner@acme.example")
-    unknown = median_seconds("nobody@acme.example")
+    Interleaving the two kinds of attempt gives both the same share of whatever else the machine
+    is doing; each attempt comes from its own address so the brute-force guard treats them alike.
+    """
+    samples: dict[str, list[float]] = {"owner@acme.example": [], "nobody@acme.example": []}
+    for n in range(24):
+        for email_address, times in samples.items():
+            client = HttpsClient(REMOTE_ADDR=f"198.51.{100 + n % 2}.{n + 1}")
+            started = time.perf_counter()
+            client.post("/login/", {"workspace": "acme", "email": email_address, "password": "wrong password 123"})
+            times.append(time.perf_counter() - started)
+    known = statistics.median(samples["owner@acme.example"][4:])  # the first rounds warm caches up
+    unknown = statistics.median(samples["nobody@acme.example"][4:])
     assert abs(unknown - known) / known < 0.2, (known, unknown)
 
 

@@ -16,7 +16,7 @@ from typing import Any, TypeVar, cast
 from urllib.parse import urlencode
 
 from django.contrib import auth
-from django.contrib.auth.signals import user_logged_in
+from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import redirect
@@ -73,6 +73,17 @@ def record_session(sender: Any, request: HttpRequest | None, user: Any, **kwargs
                   "user_agent": request.headers.get("User-Agent", "")[:300], "last_seen_at": now,
                   "ended_at": None, "ended_reason": ""})
     grant_sudo(request)
+
+
+@receiver(user_logged_out)
+def close_session(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
+    """Signing out ends the row too, so the sessions list shows only browsers still signed in."""
+    if request is None or not isinstance(user, User) or not hasattr(request, "session"):
+        return
+    key = request.session.session_key
+    if key:
+        UserSession.objects.for_tenant(user.tenant_id).filter(key_hash=key_hash(key), ended_at__isnull=True).update(
+            ended_at=timezone.now(), ended_reason="signed_out")
 
 
 def active_sessions(user: User) -> list[UserSession]:
