@@ -7,6 +7,7 @@ naming the variable and what is wrong (exit 2), never a traceback.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import socket
@@ -270,6 +271,9 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
 def cmd_operators_create(config: Config, args: argparse.Namespace) -> int:
     from django.core.exceptions import ValidationError
 
+    if args.action == "reset-mfa":
+        return _reset_operator_mfa(args.email)
+
     from bindery.accounts.actions import do_create_operator, generate_password
     from bindery.accounts.models import Operator
 
@@ -282,6 +286,54 @@ def cmd_operators_create(config: Config, args: argparse.Namespace) -> int:
         raise CommandFailed("; ".join(exc.messages)) from None
     _out(f"Operator {args.email} created. Password (shown only now): {password}")
     _out(f"Sign in at {config.public_url}/ops/")
+    return 0
+
+
+def _reset_operator_mfa(email: str) -> int:
+    """Remove a lost authenticator: the operator enrols a new one at the next sign-in."""
+    from bindery.accounts import mfa
+    from bindery.accounts.models import Operator
+
+    operator = Operator.objects.filter(email__iexact=email.strip()).first()
+    if operator is None:
+        raise CommandFailed(f"no operator with e-mail {email}")
+    removed = mfa.disable(operator)
+    logging.getLogger("bindery.ops.audit").warning(
+        "operator second factor removed", extra={"event": "ops.mfa_reset", "operator_id": str(operator.pk),
+                                                  "actor": "cli"})
+    _out(f"{'Removed' if removed else 'There was no'} second factor for {operator.email}; "
+         "they set up a new one at their next sign-in.")
+    return 0
+
+
+def cmd_users(config: Config, args: argparse.Namespace) -> int:
+    """Tenant members from the command line: invite someone, or remove a lost second factor."""
+    from bindery.accounts import links, mfa
+    from bindery.accounts.actions import MemberActionError
+    from bindery.accounts.activity import EventKind, record_event
+    from bindery.accounts.models import User
+    from bindery.control.models import LocalTenant
+
+    tenant = LocalTenant.objects.filter(slug=args.tenant.strip().lower()).first()
+    if tenant is None:
+        raise CommandFailed(f"no tenant {args.tenant!r} on this host")
+    if args.action == "invite":
+        try:
+            links.do_invite(tenant, args.email, args.role, actor="cli")
+        except MemberActionError as exc:
+            raise CommandFailed(str(exc)) from None
+        _out(f"Invitation sent to {args.email} ({args.role}); it works once, for 7 days.")
+        return 0
+    if args.action == "list":
+        for member in User.objects.for_tenant(tenant).filter(is_active=True).order_by("email"):
+            _out(f"{member.email:40} {member.role:9} mfa={'on' if mfa.has_mfa(member) else 'off'}")
+        return 0
+    user = User.objects.for_tenant(tenant).filter(email__iexact=args.email.strip()).first()
+    if user is None:
+        raise CommandFailed(f"no member {args.email} in {tenant.slug}")
+    if mfa.disable(user):
+        record_event(tenant.pk, EventKind.MFA_DISABLED, actor="cli", user=user, detail={"by": "support"})
+    _out(f"{user.email} has no second factor now; they set up a new one from the console.")
     return 0
 
 
@@ -451,6 +503,19 @@ def build_parser() -> argparse.ArgumentParser:
     create = op_sub.add_parser("create", help="create an operator and print its password once")
     create.add_argument("email")
     create.add_argument("--name", default="")
+    reset = op_sub.add_parser("reset-mfa", help="remove an operator's lost authenticator (enrols anew at sign-in)")
+    reset.add_argument("email")
+    p = add("users", cmd_users, "A tenant's members: list them, invite someone, remove a lost second factor.")
+    users_sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    u = users_sub.add_parser("list", help="members with role and whether a second factor is on")
+    u.add_argument("--tenant", required=True)
+    u = users_sub.add_parser("invite", help="e-mail an invitation (single use, 7 days)")
+    u.add_argument("--tenant", required=True)
+    u.add_argument("--email", required=True)
+    u.add_argument("--role", default="viewer", choices=["owner", "admin", "operator", "viewer"])
+    u = users_sub.add_parser("reset-mfa", help="remove a member's lost authenticator (after checking who asks)")
+    u.add_argument("--tenant", required=True)
+    u.add_argument("--email", required=True)
     p = add("tokens", cmd_tokens_list, "Manage a tenant's API tokens (secrets are shown only once, at creation).")
     tok_sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     t = tok_sub.add_parser("create", help="create a token and print it once")

@@ -24,7 +24,7 @@ from bindery.integration.actions import do_create_connector, do_create_node, do_
 from bindery.integration.models import Connector, Procedure, Run
 from bindery.integration.runner import execute_run
 from bindery.sales.models import Customer, Order, Shipment
-from bindery.security.actions import do_create_api_token
+from bindery.security.actions import do_add_ip_rule, do_create_api_token
 from bindery.security.models import ApiToken
 from bindery.web import urls as web_urls
 from tests.conftest import HttpsClient
@@ -70,6 +70,7 @@ B_IDS: dict[str, Callable[[TenantB], object]] = {
     "procedure_id": lambda b: _b_integration(b)[1].pk,
     "run_id": lambda b: _b_integration(b)[2].pk,
     "member_id": lambda b: b.member.pk,
+    "rule_id": lambda b: do_add_ip_rule(b.token.tenant, "deny", "203.0.113.0/24", actor="test").pk,
     "link_id": lambda b: do_invite(b.token.tenant, "invited@globex.example", Role.VIEWER, actor="test").pk,
 }
 # Pages opened by an e-mailed link's secret, not by a tenant's id: the secret is the authority.

@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
+from bindery.accounts.activity import EventKind, record_event
 from bindery.control.actors import actor_label
 from bindery.control.models import LocalTenant
 from bindery.control.routers import HOST
@@ -75,6 +76,8 @@ def do_create_api_token(tenant: LocalTenant, name: str, scopes: Iterable[str], *
     logger.info("api token created", extra={"event": "api_token.created", "tenant": tenant.slug,
                                              "row_id": str(row.pk), "lookup_id": row.lookup,
                                              "scopes": ",".join(clean_scopes), "actor": actor_label(actor)})
+    record_event(tenant.pk, EventKind.TOKEN_CREATED, actor=actor,
+                 detail={"name": name, "lookup": row.lookup, "scopes": clean_scopes})
     return row, plaintext
 
 
