@@ -7,10 +7,11 @@ from typing import Any
 import pytest
 from django.urls import URLPattern, reverse
 
-from bindery.accounts.actions import do_change_role, do_create_user
+from bindery.accounts.actions import do_change_role, do_create_operator, do_create_user
 from bindery.accounts.links import do_invite
 from bindery.accounts.models import AccountEvent, Role, User
 from bindery.accounts.permissions import Access, Area, grantable_scopes, has_permission, scope_within_role
+from bindery.accounts.support import do_grant_support_access
 from bindery.control.models import LocalTenant
 from bindery.integration.actions import do_create_connector, do_create_node, do_create_procedure, do_enqueue_run
 from bindery.security.actions import do_add_ip_rule, do_create_api_token
@@ -42,7 +43,9 @@ def test_every_console_page_follows_the_matrix(tenant: LocalTenant, role: Role) 
     run = do_enqueue_run(connector=connector, actor="test")
     invitation = do_invite(tenant, "invited@acme.example", Role.VIEWER, actor="test")
     rule = do_add_ip_rule(tenant, "deny", "203.0.113.0/24", actor="test")
-    ids = {"link_id": invitation.pk, "rule_id": rule.pk, "product_id": catalog.product.pk,
+    grant = do_grant_support_access(do_create_operator("ops@bindery.example", PASSWORD, actor="test"), tenant,
+                                    "ticket 42: look at runs", 1)
+    ids = {"grant_id": grant.pk, "link_id": invitation.pk, "rule_id": rule.pk, "product_id": catalog.product.pk,
            "customer_id": sales.customer.pk,
            "order_id": sales.order.pk,
            "member_id": victim.pk, "token_id": token.pk, "connector_id": connector.pk,

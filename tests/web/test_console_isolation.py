@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 from django.urls import URLPattern, reverse
 
-from bindery.accounts.actions import do_create_user
+from bindery.accounts.actions import do_create_operator, do_create_user
 from bindery.accounts.links import do_invite
-from bindery.accounts.models import Role, User
+from bindery.accounts.models import Operator, Role, SupportGrant, User
+from bindery.accounts.support import do_grant_support_access
 from bindery.catalog.models import Category, Price, PriceList, Product, StockLevel, Warehouse
 from bindery.control.models import LocalTenant
 from bindery.integration.actions import do_create_connector, do_create_node, do_create_procedure, do_enqueue_run
@@ -27,7 +28,7 @@ from bindery.sales.models import Customer, Order, Shipment
 from bindery.security.actions import do_add_ip_rule, do_create_api_token
 from bindery.security.models import ApiToken
 from bindery.web import urls as web_urls
-from tests.conftest import HttpsClient
+from tests.conftest import PASSWORD, HttpsClient
 from tests.web.console_data import Catalog, Sales, make_catalog, make_sales, signed_in
 
 pytestmark = pytest.mark.django_db(databases="__all__")
@@ -60,6 +61,12 @@ def _b_integration(b: TenantB) -> tuple[Connector, Procedure, Run]:
             Run.objects.for_tenant(tenant).get(connector=connector))
 
 
+def _b_grant(b: TenantB) -> SupportGrant:
+    operator = Operator.objects.filter(email="ops@bindery.example").first() or do_create_operator(
+        "ops@bindery.example", PASSWORD, actor="test")
+    return do_grant_support_access(operator, b.token.tenant, "ticket 42: look at runs", 1)
+
+
 # Which of B's objects a URL keyword is probed with.
 B_IDS: dict[str, Callable[[TenantB], object]] = {
     "product_id": lambda b: b.catalog.product.pk,
@@ -71,6 +78,7 @@ B_IDS: dict[str, Callable[[TenantB], object]] = {
     "run_id": lambda b: _b_integration(b)[2].pk,
     "member_id": lambda b: b.member.pk,
     "rule_id": lambda b: do_add_ip_rule(b.token.tenant, "deny", "203.0.113.0/24", actor="test").pk,
+    "grant_id": lambda b: _b_grant(b).pk,
     "link_id": lambda b: do_invite(b.token.tenant, "invited@globex.example", Role.VIEWER, actor="test").pk,
 }
 # Pages opened by an e-mailed link's secret, not by a tenant's id: the secret is the authority.

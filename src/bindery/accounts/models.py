@@ -205,3 +205,25 @@ class UserSession(TenantOwnedModel):
     class Meta:
         ordering = ["-last_seen_at"]
         indexes = [models.Index(fields=["user", "ended_at"])]
+
+
+class SupportGrant(TenantOwnedModel):
+    """An operator's time-limited, reasoned access to one tenant's data, shown to its owners.
+
+    Operators reach no tenant data without one; owners see every grant (and can end it) on the
+    activity page, and each grant is an account event.
+    """
+
+    operator_id = models.UUIDField()
+    operator_email = models.EmailField(max_length=254)
+    reason = models.CharField(max_length=500)
+    expires_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    ended_by = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["tenant", "expires_at"])]
+
+    def __str__(self) -> str:
+        return f"support access by {self.operator_email}"

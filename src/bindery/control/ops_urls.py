@@ -3,12 +3,15 @@
 from django.urls import path
 
 from bindery.control import views_ops
-from bindery.ops import views_mfa, views_outbox
+from bindery.ops import views_mfa, views_outbox, views_support
 from bindery.ops.admin_site import ops_site
 from bindery.security import views_ops as security_views
 
 urlpatterns = [
     path("mfa/", views_mfa.operator_mfa, name="ops_mfa"),
+    path("support/", ops_site.admin_view(views_support.support_page), name="ops_support"),
+    path("support/<uuid:grant_id>/", ops_site.admin_view(views_support.support_grant), name="ops_support_grant"),
+    path("support/<uuid:grant_id>/end/", ops_site.admin_view(views_support.support_end), name="ops_support_end"),
     path("outbox/", ops_site.admin_view(views_outbox.outbox), name="ops_outbox"),
     path("hosts/", ops_site.admin_view(views_ops.hosts_page), name="ops_hosts"),
     path("api/hosts", views_ops.api_hosts, name="ops_api_hosts"),

@@ -27,6 +27,7 @@ urlpatterns = [
     path("account/sessions/", views_account.sessions_page, name="sessions"),
     path("settings/sign-in/", views_account.security_policy, name="sign_in_policy"),
     path("settings/activity/", views_account.activity, name="activity"),
+    path("settings/activity/support/<uuid:grant_id>/end/", views_account.support_end, name="support_end"),
     path("settings/activity.csv", views_account.activity_csv, name="activity_csv"),
     path("settings/members/invite/", views_people.member_invite, name="member_invite"),
     path("settings/members/invitations/<uuid:link_id>/revoke/", views_people.invitation_revoke,

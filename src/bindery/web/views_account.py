@@ -13,7 +13,14 @@ from django.contrib import auth, messages
 from django.contrib.auth.password_validation import password_validators_help_texts
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect, StreamingHttpResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -21,10 +28,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 
-from bindery.accounts import links, mfa, sessions, two_step
+from bindery.accounts import links, mfa, sessions, support, two_step
 from bindery.accounts.access import unwrap_user
 from bindery.accounts.activity import EventKind, record_event
-from bindery.accounts.models import AccountEvent, LinkPurpose, SecurityPolicy, User
+from bindery.accounts.models import AccountEvent, LinkPurpose, SecurityPolicy, SupportGrant, User
 from bindery.accounts.permissions import Access, Area, can
 from bindery.control.routers import HOST
 from bindery.web.csv_export import CHUNK_SIZE, csv_response
@@ -360,7 +367,22 @@ def security_policy(request: HttpRequest, user: User) -> HttpResponseBase:
 @console_view(Area.ACTIVITY)
 def activity(request: HttpRequest, user: User) -> HttpResponse:
     events = AccountEvent.objects.for_tenant(user.tenant).order_by("-created_at")[:500]
-    return render(request, "web/account/activity.html", {"events": events})
+    return render(request, "web/account/activity.html", {
+        "events": events, "grants": support.active_grants_for(user.tenant)})
+
+
+def grant_or_404(user: User, grant_id: Any) -> SupportGrant:
+    grant = SupportGrant.objects.for_tenant(user.tenant).filter(pk=grant_id).first()
+    if grant is None:
+        raise Http404("no such support access")
+    return grant
+
+
+@console_view(Area.SECURITY, methods=("POST",), load=grant_or_404)
+def support_end(request: HttpRequest, user: User, grant: SupportGrant) -> HttpResponseBase:
+    support.do_end_support_access(grant, actor=user)
+    messages.success(request, f"Support access of {grant.operator_email} ended.")
+    return redirect("web:activity")
 
 
 @console_view(Area.ACTIVITY)
