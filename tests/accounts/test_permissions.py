@@ -21,8 +21,10 @@ from tests.web.console_data import make_catalog, make_sales, signed_in
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
-PUBLIC = {"login", "logout", "login_code", "password_reset", "password_reset_confirm", "invitation"}
-ANY_SIGNED_IN = {"home", "password_change", "mfa", "confirm", "sessions"}
+PUBLIC = {"login", "logout", "login_code", "password_reset", "password_reset_confirm", "invitation",
+          "login_passkey_options", "login_passkey"}
+ANY_SIGNED_IN = {"home", "password_change", "mfa", "confirm", "sessions", "passkey_options", "passkey_register",
+                 "passkey_remove"}
 
 
 def _kwargs(pattern: URLPattern, ids: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from django.urls import URLPattern, reverse
 
 from bindery.accounts.actions import do_create_operator, do_create_user
 from bindery.accounts.links import do_invite
-from bindery.accounts.models import Operator, Role, SupportGrant, User
+from bindery.accounts.models import Operator, PasskeyCredential, Role, SupportGrant, User
 from bindery.accounts.support import do_grant_support_access
 from bindery.catalog.models import Category, Price, PriceList, Product, StockLevel, Warehouse
 from bindery.control.models import LocalTenant
@@ -79,12 +79,14 @@ B_IDS: dict[str, Callable[[TenantB], object]] = {
     "member_id": lambda b: b.member.pk,
     "rule_id": lambda b: do_add_ip_rule(b.token.tenant, "deny", "203.0.113.0/24", actor="test").pk,
     "grant_id": lambda b: _b_grant(b).pk,
+    "passkey_id": lambda b: PasskeyCredential.objects.create(
+        tenant=b.token.tenant, user=b.member, credential_id="b-passkey", public_key=b"x", name="B's key").pk,
     "link_id": lambda b: do_invite(b.token.tenant, "invited@globex.example", Role.VIEWER, actor="test").pk,
 }
 # Pages opened by an e-mailed link's secret, not by a tenant's id: the secret is the authority.
 LINK_PAGES = {"invitation", "password_reset_confirm"}
 # Views whose method check runs before the lookup: a GET is 405 there, which reveals nothing either.
-POST_ONLY = {"token_revoke"}
+POST_ONLY = {"token_revoke", "passkey_remove"}
 # A body with every field the console's forms take, filled with plausible values.
 POST_BODY = {"name": "A's", "quantity": "1", "net": "1", "gross": "1", "vat_rate": "0", "min_quantity": "1",
              "marked": "1", "carrier": "UPS", "tracking_number": "A-1", "status": "shipped", "weight_unit": "kg",

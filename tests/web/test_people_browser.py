@@ -158,3 +158,38 @@ def test_invitation_totp_recovery_code_and_sign_out_everywhere(browser: Browser,
     # The one refused recovery code answers 400, which Chromium reports; nothing else may be logged.
     assert [e for e in errors if "/login/code/" in e and "status of 400" in e] != []
     assert [e for e in errors if "status of 400" not in e] == []
+
+
+def test_passkey_as_the_second_step(browser: Browser, first_run: FirstRun) -> None:
+    """A passkey from Chromium's virtual authenticator (CDP WebAuthn domain) replaces the code."""
+    url, demo = first_run.platform.url, first_run.demo
+    errors: list[str] = []
+    context, page = _context(browser, errors)
+    cdp = context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable")
+    cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
+        "protocol": "ctap2", "transport": "internal", "hasResidentKey": True, "hasUserVerification": True,
+        "isUserVerified": True, "automaticPresenceSimulation": True}})
+    _sign_in(page, url, demo, NEW_PASSWORD)  # the first test changed the demo password
+    page.goto(url + "/account/mfa/")
+    page.get_by_role("button", name="Set up an authenticator app").click()
+    secret = page.locator("#totp-secret").inner_text().strip()
+    page.get_by_label("Code").fill(pyotp.TOTP(secret).now())
+    page.get_by_role("button", name="Turn on").click()
+    expect(page.locator("#recovery-codes code")).to_have_count(10)
+    page.goto(url + "/account/mfa/")
+    page.get_by_label("Name of the new passkey").fill("Test laptop")
+    page.get_by_role("button", name="Add a passkey").click()
+    expect(page.locator("#passkeys")).to_contain_text("Test laptop")
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(re.compile(r".*/login/$"))
+
+    _sign_in(page, url, demo, NEW_PASSWORD)
+    expect(page.get_by_role("heading", name="Enter your code")).to_be_visible()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Use a passkey").click()
+    expect(page.locator("header .who")).to_have_text(demo.email)
+    page.goto(url + "/account/mfa/")
+    expect(page.locator("#passkeys")).to_contain_text("last used")
+    context.close()
+    assert errors == []

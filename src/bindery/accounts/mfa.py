@@ -21,7 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
-from bindery.accounts.models import Operator, OperatorTotpDevice, TotpDevice, TotpDeviceBase, User
+from bindery.accounts.models import Operator, OperatorTotpDevice, PasskeyCredential, TotpDevice, TotpDeviceBase, User
 from bindery.control.routers import CONTROL, HOST
 from bindery.security import envelope
 
@@ -198,4 +198,6 @@ def disable(account: Account) -> bool:
     """Remove the authenticator and its recovery codes; return whether there was one."""
     with transaction.atomic(using=_database(account)):
         deleted, _ = _devices(account).delete()
+        if isinstance(account, User):  # passkeys are a second way in only while MFA is on
+            PasskeyCredential.objects.for_tenant(account.tenant_id).filter(user=account).delete()
     return bool(deleted)

@@ -227,3 +227,17 @@ class SupportGrant(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"support access by {self.operator_email}"
+
+
+class PasskeyCredential(TenantOwnedModel):
+    """A passkey (WebAuthn credential) a member registered as a second way through the second step."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="passkeys")
+    credential_id = models.CharField(max_length=1400, unique=True, help_text="base64url")
+    public_key = models.BinaryField()
+    sign_count = models.PositiveBigIntegerField(default=0)
+    name = models.CharField(max_length=100)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]

@@ -18,7 +18,9 @@ from django.http import (
     HttpRequest,
     HttpResponse,
     HttpResponseBase,
+    HttpResponseNotAllowed,
     HttpResponseRedirect,
+    JsonResponse,
     StreamingHttpResponse,
 )
 from django.shortcuts import redirect, render
@@ -27,8 +29,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_POST
 
-from bindery.accounts import links, mfa, sessions, support, two_step
+from bindery.accounts import links, mfa, passkeys, sessions, support, two_step
 from bindery.accounts.access import unwrap_user
 from bindery.accounts.activity import EventKind, record_event
 from bindery.accounts.models import AccountEvent, LinkPurpose, SecurityPolicy, SupportGrant, User
@@ -138,8 +141,41 @@ def sign_in_code(request: HttpRequest) -> HttpResponse:
     status = 400 if request.method == "POST" else 200
     return render(request, "web/account/form.html", {
         "title": "Enter your code", "form": form, "submit": "Sign in", "next": next_url,
+        "passkey": bool(passkeys.passkeys_of(account)),
         "intro": "Type the six digits from your authenticator app, or one of your recovery codes.",
     }, status=status)
+
+
+@never_cache
+@csrf_protect
+@require_POST
+def sign_in_passkey_options(request: HttpRequest) -> HttpResponse:
+    account = two_step.pending(request, "user")
+    if not isinstance(account, User):
+        return JsonResponse({"detail": "sign in again"}, status=401)
+    try:
+        return HttpResponse(passkeys.authentication_options(request, account), content_type="application/json")
+    except passkeys.PasskeyError as exc:
+        return JsonResponse({"detail": str(exc)}, status=400)
+
+
+@never_cache
+@csrf_protect
+@require_POST
+def sign_in_passkey(request: HttpRequest) -> HttpResponse:
+    account = two_step.pending(request, "user")
+    if not isinstance(account, User):
+        return JsonResponse({"detail": "sign in again"}, status=401)
+    try:
+        used = passkeys.authenticate(request, account, request.body)
+    except passkeys.PasskeyError as exc:
+        record_event(account.tenant_id, EventKind.MFA_FAILED, actor=account, user=account, request=request,
+                     detail={"method": "passkey"})
+        return JsonResponse({"detail": str(exc)}, status=400)
+    two_step.finish(request, account)
+    record_event(account.tenant_id, EventKind.SIGN_IN, actor=account, user=account, request=request,
+                 detail={"method": "passkey", "passkey": used.name})
+    return JsonResponse({"redirect": _safe_next(request, request.GET.get("next")) or reverse("web:home")})
 
 
 # --- second factor ----------------------------------------------------------------------------
@@ -180,8 +216,46 @@ def mfa_page(request: HttpRequest, user: User) -> HttpResponse:
         context["error"] = str(exc)
     context["enabled"] = mfa.has_mfa(user)
     context["codes_left"] = mfa.recovery_codes_left(user)
+    context["passkeys"] = passkeys.passkeys_of(user)
     status = 400 if context.get("error") else 200
     return render(request, "web/account/mfa.html", context, status=status)
+
+
+@own_account_view
+def passkey_options(request: HttpRequest, user: User) -> HttpResponse:
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    if not mfa.has_mfa(user):
+        return JsonResponse({"detail": "set up an authenticator app first"}, status=400)
+    if not sessions.in_sudo(request):
+        return JsonResponse({"detail": "confirm your password first", "confirm": reverse("web:confirm")}, status=403)
+    return HttpResponse(passkeys.registration_options(request, user), content_type="application/json")
+
+
+@own_account_view
+def passkey_register(request: HttpRequest, user: User) -> HttpResponse:
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    try:
+        added = passkeys.register(request, user, request.body)
+    except passkeys.PasskeyError as exc:
+        return JsonResponse({"detail": str(exc)}, status=400)
+    record_event(user.tenant_id, EventKind.MFA_ENABLED, actor=user, user=user, request=request,
+                 detail={"method": "passkey", "name": added.name})
+    return JsonResponse({"id": str(added.pk), "name": added.name}, status=201)
+
+
+@own_account_view
+@sessions.sudo_required
+def passkey_remove(request: HttpRequest, user: User, passkey_id: Any) -> HttpResponseBase:
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    if not passkeys.remove(user, passkey_id):
+        raise Http404("no such passkey")
+    record_event(user.tenant_id, EventKind.MFA_DISABLED, actor=user, user=user, request=request,
+                 detail={"method": "passkey"})
+    messages.success(request, "Passkey removed.")
+    return redirect("web:mfa")
 
 
 # --- re-authentication (sudo mode) ------------------------------------------------------------
