@@ -1,0 +1,91 @@
+"""SQL injection: libinjection's tokenizer first, then patterns for what it does not cover.
+
+Plain English that mentions SQL words ("Select Drop Earrings — Union Square", "select from
+our range") must pass: patterns need SQL syntax around the keywords (quotes, operators,
+parentheses, comments), not the keywords alone.
+"""
+
+from __future__ import annotations
+
+import libinjection
+
+from bindery.security.waf.decode import Field
+from bindery.security.waf.rules import ARGS_UA_REFERER, Check, Family, Form, Rule, Severity
+
+F = Family.SQLI
+C = Severity.CRITICAL
+
+
+def _libinjection(field: Field, value: str) -> bool:
+    return bool(libinjection.is_sql_injection(value)["is_sqli"])
+
+
+CHECKS = (
+    Check("sqli-libinjection", F, 1, C, ARGS_UA_REFERER, _libinjection, "SQL injection (libinjection)"),
+)
+
+_Q = "['\"`\u00b4\u2018\u2019]"  # quote characters, ASCII and typographic
+
+RULES = (
+    Rule("sqli-union-select", F, 1, C, r"\bunion(?:\s|\+|\()+(?:all(?:\s|\()+|distinct(?:\s|\()+)?\(*\s*select\b",
+         form=Form.SQL, message="UNION SELECT"),
+    Rule("sqli-tautology", F, 1, C,
+         _Q + r"\s*(?:\)\s*)*(?:or|and|xor|\|\||&&|div|like|rlike|regexp|sounds\s+like)\s*(?:\(\s*)*" + _Q
+         + r"?\s*[\w.@$]*" + _Q + r"?\s*(?:=|<=>|<>|!=|<|>|\bis\b|\blike\b|\bin\b|\bbetween\b)",
+         form=Form.SQL, message="quote followed by a boolean comparison"),
+    Rule("sqli-numeric-tautology", F, 1, C,
+         r"(?:^|[\s(])(?:or|and|xor|\|\||&&)\s+(?:\(\s*)*(\d+|true|false|null)\s*(?:=|<=>|<>|!=|<|>|\bis\b|\blike\b)\s*\(*\s*\w+",
+         form=Form.SQL, message="boolean comparison of constants"),
+    Rule("sqli-quote-comment", F, 1, C, _Q + r"\s*\)*\s*(?:--|#|/\*|;\s*--|;\s*%00)",
+         form=Form.PLAIN, message="quote closed, rest of the query commented out"),
+    Rule("sqli-stacked", F, 1, C,
+         r";\s*(?:drop\s+(?:table|database|schema|user)|delete\s+from|insert\s+into|update\s+[\w`\"\[\].]+\s+set|"
+         r"shutdown\b|exec(?:ute)?\s+(?:xp_|sp_|master\.|@|\()|declare\s+@|truncate\s+table|alter\s+(?:table|user)|"
+         r"create\s+(?:table|user|database|function|procedure)|grant\s+|select\s+[\w*@(]|waitfor\s+delay)",
+         form=Form.SQL, message="stacked query"),
+    Rule("sqli-functions", F, 1, C,
+         r"\b(?:sleep|benchmark|pg_sleep|load_file|extractvalue|updatexml|group_concat|concat_ws|sys_eval|"
+         r"sys_exec|dbms_pipe\.receive_message|utl_inaddr\.get_host_address|utl_http\.request|"
+         r"ctxsys\.drithsx\.sn|name_const|make_set|elt|geometrycollection|multipoint|polygon|exp|"
+         r"json_keys|gtid_subset|row_count|database|schema|version|user|current_user|system_user|"
+         r"session_user|char|chr|ascii|ord|hex|unhex|substr|substring|mid|if|ifnull|iif|cast|convert)"
+         r"\s*\(\s*(?:\d|\(|select\b|@|0x|" + _Q + r"|\)|char\b|chr\b|user\b|version\b|database\b|concat\b)",
+         form=Form.SQL, message="SQL function call"),
+    Rule("sqli-schema", F, 1, C,
+         r"\b(?:information_schema|sysobjects|syscolumns|sysdatabases|sys\.objects|sys\.tables|mysql\.user|"
+         r"sqlite_master|sqlite_temp_master|pg_catalog|pg_shadow|pg_user|all_tables|user_tables|"
+         r"msysaccessobjects|msysobjects|rdb\$relations|sys\.user_objects)\b", form=Form.SQL,
+         message="database catalog name"),
+    Rule("sqli-sysvars", F, 1, C, r"@@(?:version|datadir|hostname|basedir|tmpdir|identity|spid|servername)\b",
+         message="SQL system variable"),
+    Rule("sqli-procedures", F, 1, C,
+         r"\b(?:xp_cmdshell|xp_regread|xp_dirtree|xp_fileexist|sp_executesql|sp_oacreate|sp_makewebtask|"
+         r"sp_password|openrowset|opendatasource|waitfor\s+(?:delay|time)\s+" + _Q + r"|into\s+(?:out|dump)file\s+)",
+         form=Form.SQL, message="SQL server procedure or file write"),
+    Rule("sqli-mysql-comment", F, 1, C, r"/\*!\d{0,5}|\*/\s*(?:select|union|from|where|and|or)\b",
+         message="MySQL conditional comment"),
+    Rule("sqli-order-by-probe", F, 1, C,
+         r"(?:" + _Q + r"|\))\s*(?:order|group)\s+by\s+\d+|\bhaving\s+\d+\s*=\s*\d+",
+         form=Form.SQL, message="column count probe"),
+    Rule("sqli-select-from-quote", F, 1, C,
+         _Q + r"\s*(?:\)\s*)*(?:;|\b(?:union|and|or|having|where|select|insert|delete|update|order|group|"
+         r"limit|procedure|into|from)\b)\s*[\w(@*\"'`]",
+         form=Form.SQL, message="quote followed by SQL"),
+    Rule("sqli-hex-char", F, 1, C, r"\b(?:char|chr|nchar)\s*\(\s*\d+\s*(?:,\s*\d+\s*)+\)|\b0x[0-9a-f]{8,}\b",
+         message="encoded string (CHAR() or long hex)"),
+    # Paranoia 2: SQL shapes that also appear, rarely, in ordinary text.
+    Rule("sqli-select-from", F, 2, C, r"\bselect\b[^;]{0,100}?\bfrom\b\s*[\w(`\"\[]", form=Form.SQL,
+         message="SELECT ... FROM"),
+    Rule("sqli-keywords-operators", F, 2, C,
+         r"(?:^|[\s(])(?:or|and|xor|not)\s+[\w'\"]+\s*(?:=|<>|!=|>=|<=|<|>)\s*[\w'\"]+|"
+         r"\b(?:insert\s+into|delete\s+from|drop\s+table|alter\s+table|truncate\s+table)\b",
+         form=Form.SQL, message="SQL keyword with operator"),
+    Rule("sqli-comment-sequence", F, 2, Severity.WARNING, r"(?:--[\s\w]*$|#\s*$|/\*.*\*/|;\s*$)",
+         message="SQL comment or terminator"),
+    Rule("sqli-quotes-many", F, 2, Severity.WARNING, r"(?:" + _Q + r".*){4}", message="many quotes"),
+    Rule("sqli-boolean-compare", F, 2, C,
+         _Q + r"\s*(?:=|<>|!=|<|>|\bis\b|\blike\b)\s*" + _Q, form=Form.SQL, message="quoted comparison"),
+    Rule("sqli-meta-chars", F, 3, Severity.WARNING, r"[\"'`;=][^\"'`;=]*[\"'`;=][^\"'`;=]*[\"'`;=].*[\"'`;=]",
+         message="many SQL meta characters"),
+    Rule("sqli-single-quote", F, 4, Severity.WARNING, _Q, message="quote character"),
+)
