@@ -123,6 +123,9 @@ def modsecurity_judge(level: int) -> Callable[[dict], bool]:
     crs = _crs_rules()
     setup = crs / "etc" / "modsecurity" / "crs" / "crs-setup.conf"
     rules_dir = crs / "usr" / "share" / "modsecurity-crs" / "rules"
+    # 910 (IP reputation) needs a GeoIP-enabled build; it scores nothing in this corpus anyway.
+    includes = "\n".join(f"Include {path}" for path in sorted(glob.glob(str(rules_dir / "*.conf")))
+                          if "REQUEST-910" not in path)
     config = f"""
 SecRuleEngine On
 SecRequestBodyAccess On
@@ -139,7 +142,7 @@ SecPcreMatchLimitRecursion 100000
 SecAuditEngine Off
 Include {setup}
 SecAction "id:900000,phase:1,nolog,pass,t:none,setvar:tx.paranoia_level={level}"
-Include {rules_dir}/*.conf
+{includes}
 """
     engine = module.ModSecurity()  # type: ignore[attr-defined]
     ruleset = module.RulesSet()  # type: ignore[attr-defined]

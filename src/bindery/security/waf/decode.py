@@ -95,7 +95,8 @@ def normalize(value: str) -> str:
     value = value[:MAX_VALUE]
     value = url_decode(value)
     if "&" in value:
-        value = html.unescape(html.unescape(value))
+        # Entity names are case-sensitive; browsers also accept these in any case (ja&Tab;vascript:).
+        value = html.unescape(html.unescape(value.replace("&tab;", "\t").replace("&newline;", "\n")))
     if "\\" in value:
         value = _JS_ESCAPE.sub(_js_escape, value)
     if not value.isascii():

@@ -20,6 +20,8 @@ from bindery.security.waf.exclusions import NOTHING, Exclusion
 from bindery.security.waf.request import WafRequest
 from bindery.security.waf.rules import Check, Family, Form, Rule, Severity
 
+# A bare word or number in these places matches no rule (a user agent like "nessus" does).
+_WORDS_SAFE = frozenset({Target.ARG, Target.COOKIE, Target.COOKIE_NAME, Target.PATH})
 DEFAULT_BUDGET = 0.05  # seconds of inspection per request
 
 
@@ -125,7 +127,7 @@ class Firewall:
             if count >= MAX_FIELDS or (count % 16 == 0 and time.perf_counter() > deadline):
                 verdict.truncated = True
                 break
-            if not value.value or (value.value.isalnum() and value.value.isascii()):
+            if not value.value or (value.target in _WORDS_SAFE and value.value.isalnum() and value.value.isascii()):
                 continue  # a bare word or number matches no rule
             self._inspect_field(value, exclusion.skipped_for(value), found)
             verdict.inspected += 1

@@ -14,7 +14,7 @@ _SCANNERS = (
     r"nikto|sqlmap|nessus|nmap\b|nmap scripting engine|masscan|zgrab|zmeu|acunetix|netsparker|invicti|w3af|"
     r"dirbuster|gobuster|dirb\b|wpscan|joomscan|havij|arachni|openvas|nuclei|ffuf|wfuzz|feroxbuster|jaeles|"
     r"morfeus|skipfish|paros|webinspect|appscan|brutus|hydra|medusa|burpcollaborator|qualys|whatweb|"
-    r"webshag|grabber\b|jorgee|zgrab|httpx - open-source|project discovery|commix|fimap|bsqlbf|"
+    r"webshag|jorgee|zgrab|httpx - open-source|project discovery|commix|fimap|bsqlbf|"
     r"mysqloit|pangolin|sqlninja|absinthe|nsauditor|netlab360|isscyberriskcrawler|metis|muieblackcat|"
     r"scan(?:ner)?bot|vega/|webvulnscan|xenu|struts-pwn|ecairn-grabber-none|fuzz faster u fool|"
     r"\bcrowdstrike\b|\bnaxsi\b|\bmozilla/5\.0 sf/|w3 audit|black widow|autogetcontent|blackwidow|"

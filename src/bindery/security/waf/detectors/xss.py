@@ -10,7 +10,7 @@ from __future__ import annotations
 import libinjection
 
 from bindery.security.waf.decode import Field, Target
-from bindery.security.waf.rules import ARGS, ARGS_UA_REFERER, Check, Family, Rule, Severity
+from bindery.security.waf.rules import ARGS, ARGS_UA_REFERER, Check, Family, Form, Rule, Severity
 
 F = Family.XSS
 C = Severity.CRITICAL
@@ -33,10 +33,10 @@ _TAGS = (r"script|iframe|frame|frameset|object|embed|applet|svg|math|img|image|b
 RULES = (
     Rule("xss-script-tag", F, 1, C, r"<\s*/?\s*script\b|<\s*script[\s/>]", _XSS_TARGETS, message="script tag"),
     Rule("xss-event-handler", F, 1, C,
-         r"(?:^|[\s\"'`;/0-9=,(\x0b\x0c])on[a-z]{3,25}[\s\x0b\x0c;,(]*=\s*[^=\s]",
+         r"(?:^|[\s\"'`;/0-9=,(\x0b\x0c])on[a-z]{3,25}[\s\x0b\x0c;,(]*=(?:[^=]|$)",
          ARGS_UA_REFERER, message="event handler attribute"),
     Rule("xss-js-uri", F, 1, C,
-         r"(?:javascript|vbscript|livescript|mocha|jscript)\s*:|data\s*:\s*(?:text/html|image/svg|"
+         r"(?:j\s*a\s*v\s*a\s*s\s*c\s*r\s*i\s*p\s*t|v\s*b\s*s\s*c\s*r\s*i\s*p\s*t|livescript|mocha|jscript)\s*:|data\s*:\s*(?:text/html|image/svg|"
          r"application/(?:x-)?(?:javascript|ecmascript|xhtml))",
          _XSS_TARGETS, message="script URI"),
     Rule("xss-tag", F, 1, C,
@@ -50,7 +50,13 @@ RULES = (
          r"\b(?:document\s*\.\s*(?:cookie|write|writeln|domain|location|body\.innerhtml)|window\s*\.\s*(?:location|"
          r"open|name)|\.innerhtml\s*=|\.outerhtml\s*=|\.fromcharcode\s*\(|\beval\s*\(|settimeout\s*\(|"
          r"setinterval\s*\(|new\s+function\s*\(|\balert\s*[(`]|\bprompt\s*[(`]|\bconfirm\s*[(`]|"
-         r"import\s*\(\s*['\"`]|top\s*\[\s*['\"`])", ARGS_UA_REFERER, message="script DOM access"),
+         r"import\s*\(\s*['\"`]|top\s*\[\s*['\"`])|\b(?:document|window|self|top|parent|frames)\s*\.\s*"
+         r"(?:queryselector(?:all)?|getelementby\w+|createelement|textcontent|innertext|body|head|forms|images|"
+         r"links|scripts|domain|referrer|url|opener|location|localstorage|sessionstorage)\b|"
+         r"\.(?:innerhtml|outerhtml|insertadjacenthtml|srcdoc)\b",
+         ARGS_UA_REFERER, Form.SQL, message="script DOM access"),
+    Rule("xss-jsfuck", F, 1, C, r"!\s*\+?\s*\[\s*\]|\[\s*\]\s*\)\s*\[|\(\s*!\s*\[", ARGS,
+         message="JSFuck-style obfuscated script"),
     Rule("xss-css", F, 1, C, r"expression\s*\(|-moz-binding\s*:|behavior\s*:\s*url|@import\b|"
          r"style\s*=[^>]*(?:url\s*\(\s*['\"]?\s*javascript|expression)", ARGS_UA_REFERER,
          message="CSS that runs script"),
