@@ -22,6 +22,11 @@ from bindery.security.waf.rules import Check, Family, Form, Rule, Severity
 
 # A bare word or number in these places matches no rule (a user agent like "nessus" does).
 _WORDS_SAFE = frozenset({Target.ARG, Target.COOKIE, Target.COOKIE_NAME, Target.PATH})
+# Secrets are hashed or compared, never interpreted: a real password may well read "' or 1=1 --".
+# Only the protocol checks (null bytes, sizes) look at them.
+SECRET_FIELDS = frozenset({"password", "password1", "password2", "old_password", "new_password1",
+                           "new_password2", "current_password", "secret", "client_secret", "token"})
+_NOT_FOR_SECRETS = frozenset(str(f) for f in Family if f is not Family.PROTOCOL)
 DEFAULT_BUDGET = 0.05  # seconds of inspection per request
 
 
@@ -129,7 +134,10 @@ class Firewall:
                 break
             if not value.value or (value.target in _WORDS_SAFE and value.value.isalnum() and value.value.isascii()):
                 continue  # a bare word or number matches no rule
-            self._inspect_field(value, exclusion.skipped_for(value), found)
+            skipped = exclusion.skipped_for(value)
+            if value.target is Target.ARG and value.name.lower() in SECRET_FIELDS:
+                skipped = skipped | _NOT_FOR_SECRETS
+            self._inspect_field(value, skipped, found)
             verdict.inspected += 1
         verdict.matches = sorted(found.values(), key=lambda m: (-m.severity, m.rule))
         verdict.score = sum(m.severity for m in verdict.matches)

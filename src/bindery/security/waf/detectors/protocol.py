@@ -62,7 +62,9 @@ def _control_chars(field: Field, value: str) -> bool:
 
 
 CHECKS = (
-    Check("protocol-null-byte", F, 1, C, ARGS | ALL_HEADERS | {Target.PATH}, _null_byte, "null byte"),
+    # The platform answers null bytes and oversized bodies itself with a clear 4xx: alone they
+    # only add to a score.
+    Check("protocol-null-byte", F, 1, Severity.WARNING, ARGS | ALL_HEADERS | {Target.PATH}, _null_byte, "null byte"),
     Check("protocol-oversized-value", F, 1, Severity.WARNING, ARGS | {Target.HEADER}, _too_long,
           "oversized parameter or header"),
     Check("protocol-control-chars", F, 2, Severity.WARNING, ARGS | ALL_HEADERS | {Target.PATH}, _control_chars,
@@ -85,8 +87,8 @@ def check_request(request: WafRequest, paranoia: int) -> list[Finding]:
     for name in SINGLE_HEADERS:
         if request.header_count(name) > 1:
             found.append((f"protocol-duplicate-{name}", F, C, f"{name} header sent more than once"))
-    if request.header("host") is None:
-        found.append(("protocol-missing-host", F, Severity.WARNING, "no Host header"))
+    if paranoia >= 2 and request.header("host") is None:  # Django refuses unknown hosts itself
+        found.append(("protocol-missing-host", F, Severity.NOTICE, "no Host header"))
     agent = request.header("user-agent")
     if agent is not None and not agent.strip():
         found.append(("protocol-empty-user-agent", F, Severity.NOTICE, "empty User-Agent"))
@@ -108,7 +110,7 @@ def check_request(request: WafRequest, paranoia: int) -> list[Finding]:
     if method in ("POST", "PUT", "PATCH") and length is None and encoding is None and not request.body:
         found.append(("protocol-no-length", F, Severity.WARNING, f"{method} without Content-Length"))
     if declared > MAX_BODY:
-        found.append(("protocol-oversized-body", F, C, f"body of {declared} bytes is over {MAX_BODY}"))
+        found.append(("protocol-oversized-body", F, Severity.WARNING, f"body of {declared} bytes is over {MAX_BODY}"))
     content_type = request.header("content-type")
     if content_type is not None and (declared > 0 or method in ("POST", "PUT", "PATCH")):
         kind = media_type(content_type)
