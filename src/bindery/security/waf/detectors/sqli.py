@@ -16,12 +16,22 @@ F = Family.SQLI
 C = Severity.CRITICAL
 
 
+_SQL_META = ("'", '"', "`", "#", ";", "=", "--", "/*", "@", "0x", "||", "&&")
+
+
 def _libinjection(field: Field, value: str) -> bool:
+    """libinjection, on values with SQL punctuation: it flags plain words too ("Version (2019)")."""
+    return any(m in value for m in _SQL_META) and bool(libinjection.is_sql_injection(value)["is_sqli"])
+
+
+def _libinjection_words(field: Field, value: str) -> bool:
     return bool(libinjection.is_sql_injection(value)["is_sqli"])
 
 
 CHECKS = (
     Check("sqli-libinjection", F, 1, C, ARGS_UA_REFERER, _libinjection, "SQL injection (libinjection)"),
+    Check("sqli-libinjection-words", F, 2, C, ARGS_UA_REFERER, _libinjection_words,
+          "SQL injection (libinjection, no punctuation)"),
 )
 
 _Q = "['\"`\u00b4\u2018\u2019]"  # quote characters, ASCII and typographic
@@ -41,7 +51,8 @@ RULES = (
     Rule("sqli-stacked", F, 1, C,
          r";\s*(?:drop\s+(?:table|database|schema|user)|delete\s+from|insert\s+into|update\s+[\w`\"\[\].]+\s+set|"
          r"shutdown\b|exec(?:ute)?\s+(?:xp_|sp_|master\.|@|\()|declare\s+@|truncate\s+table|alter\s+(?:table|user)|"
-         r"create\s+(?:table|user|database|function|procedure)|grant\s+|select\s+[\w*@(]|waitfor\s+delay)",
+         r"create\s+(?:table|user|database|function|procedure)|grant\s+|waitfor\s+delay|"
+         r"select\s+(?:\*|@@|\(|null\b|\d|[\w.`\"\[\]]+\s*,|[\w.`\"\[\]]+\s+from\b))",
          form=Form.SQL, message="stacked query"),
     Rule("sqli-function-names", F, 1, C,
          r"\b(?:benchmark|pg_sleep|load_file|extractvalue|updatexml|group_concat|concat_ws|find_in_set|name_const|"
