@@ -47,6 +47,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "bindery.security.bruteforce.BlacklistMiddleware",
     "bindery.security.iprules.IpRulesMiddleware",
+    "bindery.security.waf.middleware.FirewallMiddleware",
     "bindery.ops.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

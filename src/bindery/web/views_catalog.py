@@ -43,6 +43,7 @@ from bindery.catalog.models import (
 )
 from bindery.catalog.payloads import ProductData
 from bindery.control.models import LocalTenant
+from bindery.security.waf.exclusions import waf_exclude
 from bindery.web.csv_export import CHUNK_SIZE, csv_response
 from bindery.web.forms_catalog import (
     CategoryForm,
@@ -156,6 +157,7 @@ def product_detail(request: HttpRequest, user: User, product: Product) -> HttpRe
 
 
 @console_view(Area.CATALOG, methods=("GET", "POST"), load=product_or_404)
+@waf_exclude(fields={"description_html": ["xss"]})  # HTML by design, sanitized where rendered
 def product_edit(request: HttpRequest, user: User, product: Product) -> HttpResponse:
     initial = {name: getattr(product, name) for name in ProductEditForm.base_fields}
     form = ProductEditForm(request.POST if request.method == "POST" else None, initial=initial)

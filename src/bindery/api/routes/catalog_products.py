@@ -39,8 +39,14 @@ from bindery.catalog.models import Category, Product, ProductCategory
 from bindery.catalog.models.categories import PATH_SEPARATOR
 from bindery.catalog.upsert import Outcome
 from bindery.control.models import LocalTenant
+from bindery.security.waf.exclusions import waf_exclude
 
 router = Router(tags=["catalog: products"])
+
+# A product's description is HTML by design (sanitized where it is rendered), and its image URLs
+# point at the merchant's own servers, often by IP on a local network; everything else in the
+# payload is inspected in full.
+PRODUCT_FIELDS_WAF = waf_exclude(fields={"description_html": ["xss"], "url": ["rfi"], "thumbnail_url": ["rfi"]})
 
 READ = "catalog:read"
 WRITE = "catalog:write"
@@ -94,6 +100,7 @@ def list_products(request: HttpRequest, sku: str | None = None, sku_prefix: str 
 
 @router.post("/products/bulk", response={200: CatalogBulkOut, **ERRORS_WRITE}, exclude_none=True,
              summary="Create or update many products by SKU")
+@PRODUCT_FIELDS_WAF
 def bulk_upsert_products(request: HttpRequest, payload: ProductBulkIn) -> dict[str, Any]:
     """Upsert up to 5,000 products; answer one result per item, in order (200 even if some failed).
 
@@ -135,6 +142,7 @@ def get_product_prices(request: HttpRequest, id: str) -> list[dict[str, Any]]:
 
 @router.post("/products", response={200: UpsertOut, 201: UpsertOut, **ERRORS_WRITE},
              summary="Create or update a product by SKU")
+@PRODUCT_FIELDS_WAF
 def upsert_product(request: HttpRequest, payload: ProductIn) -> Status:
     """Create the product (201) or update the one with this SKU (200, ``updated`` or ``unchanged``).
 
@@ -151,6 +159,7 @@ def upsert_product(request: HttpRequest, payload: ProductIn) -> Status:
 
 
 @router.put("/products/{id}", response={200: UpsertOut, **ERRORS_WRITE}, summary="Update a product")
+@PRODUCT_FIELDS_WAF
 def update_product(request: HttpRequest, id: str, payload: ProductUpdateIn) -> dict[str, Any]:
     """Update the product; absent fields are left as they are. A ``sku`` must be the product's own."""
     token = require_scope(request, WRITE)

@@ -25,6 +25,7 @@ from bindery.api.schemas.common import ERRORS_LIST, ERRORS_WRITE
 from bindery.catalog.actions import do_create_category, do_create_price_list, do_create_warehouse
 from bindery.catalog.models import Category, PriceList, Warehouse
 from bindery.control.models import LocalTenant
+from bindery.security.waf.exclusions import waf_exclude
 
 router = Router(tags=["catalog: reference data"])
 
@@ -64,6 +65,7 @@ def list_categories(request: HttpRequest, language: str | None = None, cursor: s
 
 @router.post("/categories", response={201: CategoryOut, **ERRORS_WRITE},
              summary="Create a category by path key (missing ancestors too)")
+@waf_exclude(fields={"description_html": ["xss"]})  # HTML by design, sanitized where rendered
 def create_category(request: HttpRequest, payload: CategoryIn) -> Status:
     token = require_scope(request, "catalog:write")
     category = do_create_category(_tenant(request), payload.path_key, language=payload.language,

@@ -1,0 +1,1 @@
+"""The application firewall: decode a request, score it against attack rules, block at the threshold."""
