@@ -47,8 +47,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "bindery.security.bruteforce.BlacklistMiddleware",
     "bindery.security.iprules.IpRulesMiddleware",
+    "bindery.ops.middleware.RequestLogMiddleware",  # before the firewall: its refusals are logged with an id
     "bindery.security.waf.middleware.FirewallMiddleware",
-    "bindery.ops.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "bindery.ops.middleware.SecurityHeadersMiddleware",

@@ -41,7 +41,7 @@ def test_every_tenant_model_with_personal_data_can_be_located() -> None:
     # tenant's staff, not customers; IP rules are the workspace's own access policy.
     not_subject_data = {"privacy.PersonalDataAccess", "security.ApiToken", "accounts.AccountEvent",
                         "accounts.OneTimeLink", "accounts.UserSession", "security.IpRule",
-                        "accounts.SupportGrant"}
+                        "accounts.SupportGrant", "accounts.PasskeyCredential"}
     models_with_personal = {d.model for d in registry.DECLARATIONS if d.data_class == DataClass.PERSONAL}
     tenant_models = {m._meta.label for m in apps.get_models() if issubclass(m, TenantOwnedModel)}
     located = {m._meta.label for m in LOCATORS}

@@ -86,6 +86,7 @@ DECLARATIONS: list[Declaration] = [
     Declaration("accounts.OneTimeLink", "email", DataClass.PERSONAL, _ACCOUNT, Erase.KEEP),
     Declaration("accounts.UserSession", "ip", DataClass.PERSONAL, _SECURITY, Erase.KEEP),
     Declaration("accounts.UserSession", "user_agent", DataClass.PERSONAL, _SECURITY, Erase.KEEP),
+    Declaration("accounts.PasskeyCredential", "name", DataClass.PERSONAL, _SECURITY, Erase.KEEP),
     Declaration("accounts.SupportGrant", "operator_email", DataClass.PERSONAL, _SECURITY, Erase.KEEP),
     Declaration("accounts.SupportGrant", "reason", DataClass.CONFIDENTIAL, _SECURITY, Erase.KEEP),
     # IP rules name ranges (an office's address may be one person's); notes are free text.
