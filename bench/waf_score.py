@@ -145,6 +145,7 @@ SecAction "id:900000,phase:1,nolog,pass,t:none,setvar:tx.paranoia_level={level}"
 {includes}
 """
     engine = module.ModSecurity()  # type: ignore[attr-defined]
+    engine.set_log_callback(lambda message: None)  # one line per matched rule otherwise
     ruleset = module.RulesSet()  # type: ignore[attr-defined]
     if ruleset.load(config) < 0:
         raise RuntimeError(f"CRS did not load: {ruleset.get_parser_error()}")

@@ -7,6 +7,7 @@ record. Keeping the engine free of Django makes it testable and measurable on it
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 
 @dataclass(frozen=True)
@@ -23,14 +24,17 @@ class WafRequest:
     route: str = ""  # informative: the route the exclusions came from
     extra: dict[str, str] = field(default_factory=dict)
 
+    @cached_property
+    def _by_name(self) -> dict[str, list[str]]:
+        by_name: dict[str, list[str]] = {}
+        for key, value in self.headers:
+            by_name.setdefault(key.lower(), []).append(value)
+        return by_name
+
     def header(self, name: str) -> str | None:
         """Return the first value of a header (case-insensitive), or None."""
-        wanted = name.lower()
-        for key, value in self.headers:
-            if key.lower() == wanted:
-                return value
-        return None
+        values = self._by_name.get(name.lower())
+        return values[0] if values else None
 
     def header_count(self, name: str) -> int:
-        wanted = name.lower()
-        return sum(1 for key, _ in self.headers if key.lower() == wanted)
+        return len(self._by_name.get(name.lower(), ()))

@@ -17,8 +17,12 @@ C = Severity.CRITICAL
 _XSS_TARGETS = ARGS_UA_REFERER | {Target.PATH}
 
 
+_HTML_META = frozenset("<>=:(`\"'&")
+
+
 def _libinjection(field: Field, value: str) -> bool:
-    return bool(libinjection.is_xss(value)["is_xss"])
+    """libinjection's HTML5 tokenizer, on values that could open a tag, an attribute or a URI."""
+    return not _HTML_META.isdisjoint(value) and bool(libinjection.is_xss(value)["is_xss"])
 
 
 CHECKS = (
