@@ -21,13 +21,28 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, expect
 
 from tests.support.server import platform
-from tests.web.test_console_browser import CSP_REPORTER, NEW_PASSWORD, FirstRun, _sign_in, browser, parse_demo_output
+from tests.web.test_console_browser import (
+    CSP_REPORTER,
+    NEW_PASSWORD,
+    DemoCredentials,
+    FirstRun,
+    _sign_in,
+    browser,
+    parse_demo_output,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 __all__ = ["browser"]  # the shared Chromium fixture
 
 COLLEAGUE = "colleague@example.com"
 COLLEAGUE_PASSWORD = "copper kettle morning 1984"
+PASSKEY_MEMBER = """
+from bindery.accounts.actions import do_create_user
+from bindery.accounts.models import Role
+from bindery.control.models import LocalTenant
+do_create_user(LocalTenant.objects.get(slug="{slug}"), "passkey@example.com", "copper kettle morning 1984",
+               role=Role.ADMIN, actor="system:test")
+"""
 
 
 @pytest.fixture(scope="module")
@@ -161,8 +176,14 @@ def test_invitation_totp_recovery_code_and_sign_out_everywhere(browser: Browser,
 
 
 def test_passkey_as_the_second_step(browser: Browser, first_run: FirstRun) -> None:
-    """A passkey from Chromium's virtual authenticator (CDP WebAuthn domain) replaces the code."""
+    """A passkey from Chromium's virtual authenticator (CDP WebAuthn domain) replaces the code.
+
+    Its own member (made with ``bindery manage shell``), so it needs nothing from the other test.
+    """
     url, demo = first_run.platform.url, first_run.demo
+    made = first_run.platform.bindery("manage", "shell", "-c", PASSKEY_MEMBER.format(slug=demo.workspace))
+    assert made.returncode == 0, made.stderr + made.stdout
+    member = DemoCredentials(demo.workspace, "passkey@example.com", COLLEAGUE_PASSWORD)
     errors: list[str] = []
     context, page = _context(browser, errors)
     cdp = context.new_cdp_session(page)
@@ -170,7 +191,7 @@ def test_passkey_as_the_second_step(browser: Browser, first_run: FirstRun) -> No
     cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
         "protocol": "ctap2", "transport": "internal", "hasResidentKey": True, "hasUserVerification": True,
         "isUserVerified": True, "automaticPresenceSimulation": True}})
-    _sign_in(page, url, demo, NEW_PASSWORD)  # the first test changed the demo password
+    _sign_in(page, url, member, member.password)
     page.goto(url + "/account/mfa/")
     page.get_by_role("button", name="Set up an authenticator app").click()
     secret = page.locator("#totp-secret").inner_text().strip()
@@ -184,11 +205,11 @@ def test_passkey_as_the_second_step(browser: Browser, first_run: FirstRun) -> No
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url(re.compile(r".*/login/$"))
 
-    _sign_in(page, url, demo, NEW_PASSWORD)
+    _sign_in(page, url, member, member.password)
     expect(page.get_by_role("heading", name="Enter your code")).to_be_visible()
     with page.expect_navigation():
         page.get_by_role("button", name="Use a passkey").click()
-    expect(page.locator("header .who")).to_have_text(demo.email)
+    expect(page.locator("header .who")).to_have_text(member.email)
     page.goto(url + "/account/mfa/")
     expect(page.locator("#passkeys")).to_contain_text("last used")
     context.close()
