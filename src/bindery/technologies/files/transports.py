@@ -29,10 +29,8 @@ import contextlib
 import datetime as dt
 import fnmatch
 import ftplib
-import ipaddress
 import logging
 import os
-import socket
 import ssl
 import stat
 import uuid
@@ -44,6 +42,7 @@ from urllib.parse import urljoin, urlsplit
 
 from django.conf import settings
 
+from bindery.security import egress
 from bindery.technologies.files.errors import FileError, FileErrorCode
 
 logger = logging.getLogger(__name__)
@@ -539,15 +538,10 @@ def recover_stale(transport: FolderTransport, names: list[str]) -> None:
 def check_address(host: str, port: int, *, allow_private: bool) -> None:
     """Refuse a host resolving to a loopback, private, link-local, reserved or metadata address."""
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror:
-        raise FileError(FileErrorCode.TRANSPORT, f"cannot resolve {host[:100]!r}", field="url") from None
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global and not allow_private:
-            raise FileError(FileErrorCode.REFUSED_ADDRESS,
-                            f"{host[:100]!r} resolves to a non-public address ({address}); allow private "
-                            "addresses on the node to reach it", field="url")
+        egress.vetted_addresses(host, port, allow_private=allow_private)
+    except egress.EgressRefused as refused:
+        code = FileErrorCode.TRANSPORT if "cannot resolve" in str(refused) else FileErrorCode.REFUSED_ADDRESS
+        raise FileError(code, str(refused), field="url") from None
 
 
 @dataclass(frozen=True)
@@ -573,9 +567,11 @@ def _checked_url(url: str, options: HttpOptions) -> str:
 def _client(options: HttpOptions) -> Iterator[Any]:
     import httpx
 
-    with httpx.Client(timeout=options.timeout, verify=tls_context(verify=options.verify, ca_pem=options.ca_pem),
-                      follow_redirects=False,
-                      headers=dict(options.headers)) as client:
+    context = tls_context(verify=options.verify, ca_pem=options.ca_pem)
+    # The URL was checked before the request; the transport checks again at connect time (DNS rebinding).
+    with httpx.Client(timeout=options.timeout, follow_redirects=False, headers=dict(options.headers),
+                      transport=egress.guarded_transport(allow_private=options.allow_private, verify=context),
+                      ) as client:
         yield client
 
 
