@@ -20,7 +20,7 @@ from bindery.technologies.files.transports import HttpOptions, http_fetch
 class _Counting(http.server.BaseHTTPRequestHandler):
     hits = 0
 
-    def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
+    def do_GET(self) -> None:
         type(self).hits += 1
         body = b"secret internal data"
         self.send_response(200)
