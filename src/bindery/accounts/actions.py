@@ -74,6 +74,7 @@ class MemberError(StrEnum):
     OWNERS_ONLY = "owners_only"
     UNKNOWN_ROLE = "unknown_role"
     INACTIVE = "inactive"
+    ALREADY_MEMBER = "already_member"
 
 
 class MemberActionError(ValueError):

@@ -36,6 +36,7 @@ class EventKind(StrEnum):
     SESSIONS_ENDED = "sessions.ended"
     TOKEN_CREATED = "token.created"  # noqa: S105
     SUPPORT_ACCESS = "support_access.granted"
+    SUPPORT_ACCESS_ENDED = "support_access.ended"
 
 
 def client_ip(request: HttpRequest | None) -> str | None:

@@ -47,7 +47,7 @@ def hash_link_token(token: str) -> str:
 
 
 def _absolute(path: str) -> str:
-    return f"{settings.CSRF_TRUSTED_ORIGINS[0].rstrip('/')}{path}"
+    return f"{settings.BINDERY_PUBLIC_URL}{path}"
 
 
 def _open_link(token: str, purpose: LinkPurpose, *, lock: bool) -> OneTimeLink:
@@ -82,7 +82,7 @@ def do_invite(tenant: LocalTenant, email: str, role: Role | str, *, actor: Any,
     if new_role == Role.OWNER and getattr(actor, "role", Role.ADMIN) != Role.OWNER:
         raise MemberActionError(MemberError.OWNERS_ONLY, "only an owner can invite an owner")
     if User.objects.for_tenant(tenant).filter(email__iexact=email, is_active=True).exists():
-        raise MemberActionError(MemberError.INACTIVE, f"{email} is already a member")
+        raise MemberActionError(MemberError.ALREADY_MEMBER, f"{email} is already a member")
     token = secrets.token_urlsafe(TOKEN_BYTES)
     now = timezone.now()
     with transaction.atomic(using=HOST):

@@ -41,7 +41,7 @@ class PasskeyError(ValueError):
 
 
 def _origin() -> str:
-    return str(settings.CSRF_TRUSTED_ORIGINS[0]).rstrip("/")
+    return str(settings.BINDERY_PUBLIC_URL)
 
 
 def _rp_id() -> str:

@@ -65,5 +65,5 @@ def do_end_support_access(grant: SupportGrant, *, actor: Any) -> None:
         ended = SupportGrant.objects.for_tenant(grant.tenant_id).filter(pk=grant.pk, ended_at__isnull=True).update(
             ended_at=timezone.now(), ended_by=actor_label(actor))
         if ended:
-            record_event(grant.tenant_id, "support_access.ended", actor=actor, email=grant.operator_email,
+            record_event(grant.tenant_id, EventKind.SUPPORT_ACCESS_ENDED, actor=actor, email=grant.operator_email,
                          detail={"grant": str(grant.pk)})

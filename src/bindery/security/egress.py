@@ -31,12 +31,16 @@ class EgressRefused(httpcore.ConnectError):
     """An outbound connection the guard refused; httpx reports it as a ConnectError."""
 
 
+class EgressUnresolvable(EgressRefused):
+    """The host name did not resolve (a transport problem, not a policy refusal)."""
+
+
 def vetted_addresses(host: str, port: int, *, allow_private: bool) -> list[str]:
     """Resolve ``host`` and return its addresses, or raise EgressRefused naming the first bad one."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
-        raise EgressRefused(f"cannot resolve {host[:100]!r}") from None
+        raise EgressUnresolvable(f"cannot resolve {host[:100]!r}") from None
     addresses: list[str] = []
     for info in infos:
         text = str(info[4][0]).split("%", 1)[0]

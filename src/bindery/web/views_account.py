@@ -6,11 +6,13 @@ their own account); the workspace's security policy and activity log go through 
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from django import forms
 from django.contrib import auth, messages
 from django.contrib.auth.password_validation import password_validators_help_texts
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import (
@@ -95,16 +97,15 @@ def _signed_in_user(request: HttpRequest) -> User | None:
 def own_account_view(view: Any) -> Any:
     """A page about the signed-in tenant user's own account."""
 
+    @functools.wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         user = _signed_in_user(request)
         if user is None:
             if request.user.is_authenticated:
                 return redirect("ops:index")
-            return auth.views.redirect_to_login(request.get_full_path())
+            return redirect_to_login(request.get_full_path())
         return view(request, user, *args, **kwargs)
 
-    wrapper.__name__ = view.__name__
-    wrapper.__doc__ = view.__doc__
     return never_cache(csrf_protect(wrapper))
 
 
@@ -146,26 +147,30 @@ def sign_in_code(request: HttpRequest) -> HttpResponse:
     }, status=status)
 
 
-@never_cache
-@csrf_protect
-@require_POST
-def sign_in_passkey_options(request: HttpRequest) -> HttpResponse:
-    account = two_step.pending(request, "user")
-    if not isinstance(account, User):
-        return JsonResponse({"detail": "sign in again"}, status=401)
+def pending_passkey_step(view: Any) -> Any:
+    """A JSON endpoint of the passkey second step: POST only, for the account waiting for it."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest) -> HttpResponse:
+        account = two_step.pending(request, "user")
+        if not isinstance(account, User):
+            return JsonResponse({"detail": "sign in again"}, status=401)
+        response: HttpResponse = view(request, account)
+        return response
+
+    return never_cache(csrf_protect(require_POST(wrapper)))
+
+
+@pending_passkey_step
+def sign_in_passkey_options(request: HttpRequest, account: User) -> HttpResponse:
     try:
         return HttpResponse(passkeys.authentication_options(request, account), content_type="application/json")
     except passkeys.PasskeyError as exc:
         return JsonResponse({"detail": str(exc)}, status=400)
 
 
-@never_cache
-@csrf_protect
-@require_POST
-def sign_in_passkey(request: HttpRequest) -> HttpResponse:
-    account = two_step.pending(request, "user")
-    if not isinstance(account, User):
-        return JsonResponse({"detail": "sign in again"}, status=401)
+@pending_passkey_step
+def sign_in_passkey(request: HttpRequest, account: User) -> HttpResponse:
     try:
         used = passkeys.authenticate(request, account, request.body)
     except passkeys.PasskeyError as exc:

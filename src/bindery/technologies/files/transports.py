@@ -539,9 +539,10 @@ def check_address(host: str, port: int, *, allow_private: bool) -> None:
     """Refuse a host resolving to a loopback, private, link-local, reserved or metadata address."""
     try:
         egress.vetted_addresses(host, port, allow_private=allow_private)
+    except egress.EgressUnresolvable as unresolved:
+        raise FileError(FileErrorCode.TRANSPORT, str(unresolved), field="url") from None
     except egress.EgressRefused as refused:
-        code = FileErrorCode.TRANSPORT if "cannot resolve" in str(refused) else FileErrorCode.REFUSED_ADDRESS
-        raise FileError(code, str(refused), field="url") from None
+        raise FileError(FileErrorCode.REFUSED_ADDRESS, str(refused), field="url") from None
 
 
 @dataclass(frozen=True)
