@@ -233,6 +233,9 @@ BINDERY_TECHNOLOGIES = [
     "bindery.technologies.hub",
     "bindery.technologies.files",
     "bindery.technologies.web_server",
+    "bindery.technologies.bindery_api",
+    "bindery.technologies.logistics",
+    "bindery.technologies.legacy_erp",
 ]
 
 # Local-folder nodes of the files technology are confined to <VAR_DIR>/files/<tenant id>/.

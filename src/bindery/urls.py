@@ -1,5 +1,6 @@
 from django.urls import include, path
 
+from bindery.api.connectors import connectors_api
 from bindery.api.main import api
 from bindery.ops import admin as _ops_admin  # noqa: F401  (registers models on the ops site)
 from bindery.ops.admin_site import ops_site
@@ -13,5 +14,6 @@ urlpatterns = [
     path("ops/", include("bindery.backups.ops_urls")),
     path("ops/", ops_site.urls),
     path("api/v1/", api.urls),
+    path("api/connectors/", connectors_api.urls),
     path("", include("bindery.web.urls")),
 ]

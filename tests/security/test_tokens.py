@@ -94,7 +94,7 @@ def test_swapped_neighbours_and_deletions_are_rejected(token: str, data: st.Data
 
 
 @pytest.mark.django_db(databases="__all__")
-@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
 @given(st.one_of(st.text(), st.text(alphabet=BASE62 + "_"),
                  st.from_regex(r"bnd_[a-z0-9]{12}_[A-Za-z0-9]{22,60}_[A-Za-z0-9]{6}", fullmatch=True)))
 def test_random_strings_are_rejected_without_queries(raw: str) -> None:

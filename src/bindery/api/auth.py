@@ -45,12 +45,21 @@ def authenticate_request(request: HttpRequest) -> ApiToken | None:
     return token
 
 
+def management_token(request: HttpRequest) -> ApiToken | None:
+    """The request's token, if it is a workspace token: a node's token opens only its connector URLs."""
+    token = authenticate_request(request)
+    if token is not None and token.node_id is not None:
+        raise ApiError(403, ApiErrorCode.WRONG_TOKEN, "this token belongs to an API node: it opens only "
+                       "that node's connector URLs (/api/connectors/...), not the management API")
+    return token
+
+
 class BearerTokenAuth(HttpBearer):
     """``Authorization: Bearer <token>``."""
 
     def __call__(self, request: HttpRequest) -> Any:
         # Not HttpBearer.__call__: it logs unexpected Authorization values in debug mode.
-        return authenticate_request(request)
+        return management_token(request)
 
     def authenticate(self, request: HttpRequest, token: str) -> Any:  # pragma: no cover - unused
         return authenticate_request(request)
@@ -62,7 +71,7 @@ class TokenHeaderAuth(APIKeyHeader):
     param_name = "token"
 
     def __call__(self, request: HttpRequest) -> Any:
-        return authenticate_request(request)
+        return management_token(request)
 
     def authenticate(self, request: HttpRequest, key: str | None) -> Any:  # pragma: no cover - unused
         return authenticate_request(request)

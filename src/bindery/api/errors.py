@@ -15,6 +15,11 @@ class ApiErrorCode(StrEnum):
     INVALID_CURSOR = "invalid_cursor"
     CONFLICT = "conflict"
     IP_NOT_ALLOWED = "ip_not_allowed"
+    WRONG_TOKEN = "wrong_token"  # noqa: S105  # an error code, not a secret
+    TOO_MANY_ATTEMPTS = "too_many_attempts"
+    NO_SUCH_ENDPOINT = "no_such_endpoint"
+    BUSY = "busy"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
 
 
 class ApiError(Exception):

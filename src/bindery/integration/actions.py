@@ -81,14 +81,19 @@ def _seal_credentials(node: Node, credentials: dict[str, Any]) -> None:
 
 
 @sensitive_variables("credentials")
+def _prepared(tech: registry.Technology, credentials: dict[str, Any]) -> dict[str, Any]:
+    return tech.prepare_credentials(credentials) if tech.prepare_credentials is not None else credentials
+
+
+@sensitive_variables("credentials")
 def do_create_node(tenant: LocalTenant, name: str, technology: str, *, settings: Any = None,
                    credentials: Any = None, actor: Any) -> Node:
     """Create a node; settings and credentials are validated by the technology's schemas."""
     name = _check_name(name)
     tech = registry.get(technology)
     clean_settings = registry.validate(tech.settings_schema, settings, what="node settings", prefix="settings")
-    clean_credentials = registry.validate(tech.credentials_schema, credentials, what="node credentials",
-                                          prefix="credentials")
+    clean_credentials = _prepared(tech, registry.validate(tech.credentials_schema, credentials,
+                                                          what="node credentials", prefix="credentials"))
     node = Node(tenant=tenant, name=name, technology=tech.key, settings=clean_settings)
     _seal_credentials(node, clean_credentials)
     _unique_name(lambda: node.save(force_insert=True), what="node", name=name)
@@ -110,8 +115,8 @@ def do_update_node(node: Node, *, name: str | None = None, settings: Any = _UNSE
         node.settings = registry.validate(tech.settings_schema, settings, what="node settings", prefix="settings")
         fields.append("settings")
     if credentials is not _UNSET:
-        clean = registry.validate(tech.credentials_schema, credentials, what="node credentials",
-                                  prefix="credentials")
+        clean = _prepared(tech, registry.validate(tech.credentials_schema, credentials, what="node credentials",
+                                                  prefix="credentials"))
         _seal_credentials(node, clean)
         fields += ["credentials_sealed", "credentials_key_id", "credential_fields"]
     if enabled is not None:

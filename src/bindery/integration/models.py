@@ -130,6 +130,7 @@ class RunTrigger(models.TextChoices):
     MANUAL = "manual", "manual"
     SCHEDULE = "schedule", "schedule"
     PROCEDURE = "procedure", "procedure step"
+    CALL = "call", "call to the connector's URL"
 
 
 class Run(TenantOwnedModel):

@@ -53,6 +53,7 @@ class EmptySchema(StrictSchema):
 
 
 RunFunction = Callable[["RunContext"], None]
+CredentialsHook = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,13 @@ class ConnectorType:
     run: RunFunction
     capabilities: frozenset[Capability] = frozenset()
     description: str = ""
+    # A passive connector type is called by the other system at /api/connectors/<id>/<endpoint>
+    # ("GET orders"); empty for connectors that Bindery runs itself.
+    endpoint: str = ""
+
+    @property
+    def passive(self) -> bool:
+        return bool(self.endpoint)
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,8 @@ class Technology:
     credentials_schema: type[BaseModel] = EmptySchema
     connector_types: tuple[ConnectorType, ...] = ()
     description: str = ""
+    # Turns validated credentials into what is sealed (e.g. a password into its Argon2id hash).
+    prepare_credentials: CredentialsHook | None = None
     _by_key: dict[str, ConnectorType] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -53,9 +53,19 @@ def _supports_json_contains() -> bool:
 class OrderFilter(StrictSchema):
     """Which orders a connector handles."""
 
-    statuses: list[str] | None = Field(default=None, max_length=100)
+    statuses: list[str] | None = Field(default=None, max_length=100,
+                                       description="normalized statuses (new, shipped ...) or channel status codes")
     created_from: dt.datetime | None = None
     marked: bool | None = None
+
+    def apply(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.statuses is not None:
+            queryset = queryset.filter(Q(normalized_status__in=self.statuses) | Q(status__code__in=self.statuses))
+        if self.created_from is not None:
+            queryset = queryset.filter(created_on_channel__gte=self.created_from)
+        if self.marked is not None:
+            queryset = queryset.filter(is_marked=self.marked)
+        return queryset
 
 
 _HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"

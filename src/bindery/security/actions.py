@@ -43,13 +43,14 @@ def _check_lifetime(expires_in: dt.timedelta | None) -> None:
 
 @sensitive_variables("plaintext")
 def _insert_token(tenant_id: Any, *, name: str, scopes: list[str], now: dt.datetime,
-                  lifetime: dt.timedelta | None, created_by: str) -> tuple[ApiToken, str]:
+                  lifetime: dt.timedelta | None, created_by: str, node_id: Any = None) -> tuple[ApiToken, str]:
     expires_at = now + lifetime if lifetime is not None else None
     for attempt in range(5):
         lookup = new_lookup()
         plaintext = generate_token(lookup)
         row = ApiToken(tenant_id=tenant_id, name=name, lookup=lookup, secret_hash=hash_token(tenant_id, plaintext),
-                       scopes=scopes, expires_at=expires_at, lifetime=lifetime, created_by=created_by)
+                       scopes=scopes, expires_at=expires_at, lifetime=lifetime, created_by=created_by,
+                       node_id=node_id)
         try:
             with transaction.atomic(using=HOST):  # a savepoint, so a lookup collision can be retried
                 row.save(force_insert=True)
@@ -63,22 +64,42 @@ def _insert_token(tenant_id: Any, *, name: str, scopes: list[str], now: dt.datet
 
 @sensitive_variables("plaintext")
 def do_create_api_token(tenant: LocalTenant, name: str, scopes: Iterable[str], *,
-                        expires_in: dt.timedelta | None = None, actor: Any,
+                        expires_in: dt.timedelta | None = None, node: Any = None, actor: Any,
                         now: dt.datetime | None = None) -> tuple[ApiToken, str]:
-    """Create a token; return the row and the plaintext, which the caller shows once and forgets."""
+    """Create a token; return the row and the plaintext, which the caller shows once and forgets.
+
+    With ``node`` (an API node of the tenant) the token is that node's: it opens only the node's
+    connector endpoints (``/api/connectors/<id>/...``), within its scopes.
+    """
     name = name.strip()
     if not name or len(name) > 100:
         raise TokenActionError(TokenError.INVALID_NAME, "a token needs a name of 1-100 characters")
     clean_scopes = normalize_scopes(scopes)
     _check_lifetime(expires_in)
+    if node is not None:
+        _check_token_node(tenant, node)
     row, plaintext = _insert_token(tenant.pk, name=name, scopes=clean_scopes, now=now or timezone.now(),
-                                   lifetime=expires_in, created_by=actor_label(actor))
+                                   lifetime=expires_in, created_by=actor_label(actor),
+                                   node_id=node.pk if node is not None else None)
     logger.info("api token created", extra={"event": "api_token.created", "tenant": tenant.slug,
                                              "row_id": str(row.pk), "lookup_id": row.lookup,
                                              "scopes": ",".join(clean_scopes), "actor": actor_label(actor)})
     record_event(tenant.pk, EventKind.TOKEN_CREATED, actor=actor,
-                 detail={"name": name, "lookup": row.lookup, "scopes": clean_scopes})
+                 detail={"name": name, "lookup": row.lookup, "scopes": clean_scopes,
+                         **({"node": str(node.pk)} if node is not None else {})})
     return row, plaintext
+
+
+TOKEN_NODE_TECHNOLOGIES = ("bindery_api", "logistics")
+
+
+def _check_token_node(tenant: LocalTenant, node: Any) -> None:
+    if node.tenant_id != tenant.pk:
+        raise TokenActionError(TokenError.UNKNOWN_NODE, "no such node")
+    if node.technology not in TOKEN_NODE_TECHNOLOGIES:
+        raise TokenActionError(TokenError.UNKNOWN_NODE,
+                               f"node {node.name!r} is a {node.technology} node; tokens belong to "
+                               f"{', '.join(TOKEN_NODE_TECHNOLOGIES)} nodes")
 
 
 def do_revoke_api_token(token: ApiToken, *, actor: Any, now: dt.datetime | None = None) -> bool:
@@ -119,7 +140,7 @@ def do_rotate_api_token(token: ApiToken, *, overlap: dt.timedelta, actor: Any,
             raise TokenActionError(TokenError.ALREADY_ROTATED, f"token {old.display_prefix} was already rotated")
         new, plaintext = _insert_token(old.tenant_id, name=old.name, scopes=list(old.scopes), now=now,
                                        lifetime=expires_in if expires_in is not None else old.lifetime,
-                                       created_by=actor_label(actor))
+                                       created_by=actor_label(actor), node_id=old.node_id)
         grace = now + overlap
         if old.expires_at is not None:
             grace = min(grace, old.expires_at)

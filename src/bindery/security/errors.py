@@ -16,6 +16,7 @@ class TokenError(StrEnum):
     REVOKED = "revoked"
     EXPIRED = "expired"
     ALREADY_ROTATED = "already_rotated"
+    UNKNOWN_NODE = "unknown_node"
 
 
 class AuthFailure(StrEnum):

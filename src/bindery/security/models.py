@@ -41,6 +41,10 @@ class ApiToken(TenantOwnedModel):
     rotation_grace_until = models.DateTimeField(
         null=True, blank=True, help_text="after a rotation, the old token works until this moment"
     )
+    node = models.ForeignKey(
+        "integration.Node", null=True, blank=True, on_delete=models.CASCADE, related_name="api_tokens",
+        help_text="an API node's token: valid only on that node's connector endpoints, never on /api/v1/",
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -128,6 +132,8 @@ class SecurityEventKind(models.TextChoices):
     IP_REFUSED = "ip_refused", "Request refused by an IP rule"
     IP_RULE_ADDED = "ip_rule_added", "IP rule added"
     IP_RULE_REMOVED = "ip_rule_removed", "IP rule removed"
+    CALL_REFUSED = "call_refused", "Connector call refused"
+    WEBHOOK_REFUSED = "webhook_refused", "Webhook refused"
     BAN_PROMOTED = "ban_promoted", "Ban promoted to every host"
 
 

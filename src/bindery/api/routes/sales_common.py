@@ -15,7 +15,7 @@ from typing import Any
 from django.http import HttpRequest
 
 from bindery.api import auth
-from bindery.api.auth import authenticate_request, require_scope
+from bindery.api.auth import management_token, require_scope
 from bindery.api.schemas.common import ErrorOut
 from bindery.sales.errors import SalesError, SalesErrorCode
 
@@ -77,7 +77,7 @@ class TokenHeaderAuth(auth.TokenHeaderAuth):
 
 
 def _authenticate_with_scope(request: HttpRequest, scope: str) -> Any:
-    token = authenticate_request(request)
+    token = management_token(request)
     if token is None:
         return None  # ninja answers 401
     request.auth = token  # type: ignore[attr-defined]  # require_scope reads it; ninja sets it too

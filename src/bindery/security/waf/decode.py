@@ -151,7 +151,16 @@ def _json(value: object, fields: list[Field], path: str, name: str, depth: int) 
 
 
 def _xml(data: bytes, fields: list[Field]) -> None:
-    root = SafeXml.fromstring(data, forbid_dtd=True)
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        # Older bindCommerce clients post Latin-1 under an UTF-8 declaration; the import reads
+        # such bodies as Latin-1 (WIRE.md section 3), so the firewall inspects what it will store.
+        parser = SafeXml.DefusedXMLParser(encoding="iso-8859-1", forbid_dtd=True)
+        parser.feed(data)
+        root = parser.close()
+    else:
+        root = SafeXml.fromstring(data, forbid_dtd=True)
     for element in root.iter():
         tag = str(element.tag).rsplit("}", 1)[-1]
         for key, value in element.attrib.items():
