@@ -172,6 +172,16 @@ def _xml(data: bytes, fields: list[Field]) -> None:
             fields.append(Field(Target.ARG, tag, element.tail, tag))
 
 
+def _xml_texts(text: str, fields: list[Field]) -> None:
+    """The text between tags of an XML document that does not parse (no regular expression)."""
+    for piece in text.split("<")[1:]:
+        markup, closed, value = piece.partition(">")
+        if not closed:
+            fields.append(Field(Target.ARG, "body", "<" + markup))  # an unclosed tag: inspect it whole
+        elif value.strip():
+            fields.append(Field(Target.ARG, "body", value))
+
+
 def _disposition(line: str) -> dict[str, str]:
     params: dict[str, str] = {}
     for piece in line.split(";")[1:]:
@@ -258,7 +268,12 @@ def parse(request: WafRequest) -> Parsed:
                 _xml(body, fields)
             elif kind.startswith("multipart/"):
                 _multipart(body, request.header("content-type") or "", fields, problems)
-        except (ValueError, SafeXml.ParseError, RecursionError) as error:
+        except SafeXml.ParseError as error:
+            # A broken XML document: its markup is not an attack, its texts may be. The view
+            # refuses the document anyway (with its line and column), so only texts are scored.
+            problems.append(f"{kind} body could not be parsed: {type(error).__name__}")
+            _xml_texts(_text(body[:MAX_VALUE]), fields)
+        except (ValueError, RecursionError) as error:
             problems.append(f"{kind} body could not be parsed: {type(error).__name__}")
             fields.append(Field(Target.ARG, "body", _text(body[:MAX_VALUE])))
         except Exception as error:  # defusedxml's refusals (DTDs, entities) and anything else odd
