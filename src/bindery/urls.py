@@ -2,6 +2,7 @@ from django.urls import include, path
 
 from bindery.api.connectors import connectors_api
 from bindery.api.main import api
+from bindery.api.webhooks import webhooks_api
 from bindery.ops import admin as _ops_admin  # noqa: F401  (registers models on the ops site)
 from bindery.ops.admin_site import ops_site
 from bindery.ops.views import healthz
@@ -15,5 +16,6 @@ urlpatterns = [
     path("ops/", ops_site.urls),
     path("api/v1/", api.urls),
     path("api/connectors/", connectors_api.urls),
+    path("api/webhooks/", webhooks_api.urls),
     path("", include("bindery.web.urls")),
 ]

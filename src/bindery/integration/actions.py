@@ -169,6 +169,9 @@ def do_rotate_master_key(*, actor: Any) -> tuple[int, int]:
             node.credentials_key_id = current
             node.save(update_fields=["credentials_sealed", "credentials_key_id"])
             rewrapped += 1
+    from bindery.integration.webhooks import rewrap_webhook_secrets
+
+    rewrapped += rewrap_webhook_secrets(keyring)
     logger.info("master key rotation", extra={"event": "integration.keys_rotated", "key_id": current,
                                               "rewrapped": rewrapped, "unchanged": unchanged,
                                               "actor": actor_label(actor)})

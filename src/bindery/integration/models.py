@@ -131,6 +131,7 @@ class RunTrigger(models.TextChoices):
     SCHEDULE = "schedule", "schedule"
     PROCEDURE = "procedure", "procedure step"
     CALL = "call", "call to the connector's URL"
+    WEBHOOK = "webhook", "webhook from the node"
 
 
 class Run(TenantOwnedModel):
@@ -283,3 +284,51 @@ class SchedulerLease(models.Model):
     name = models.CharField(max_length=50, primary_key=True)
     holder = models.CharField(max_length=100)
     expires_at = models.DateTimeField()
+
+
+class WebhookScheme(models.TextChoices):
+    STANDARD = "standard", "Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature)"
+    SHOPIFY = "shopify", "Shopify (X-Shopify-Hmac-Sha256)"
+    WOOCOMMERCE = "woocommerce", "WooCommerce (X-WC-Webhook-Signature)"
+
+
+class WebhookEndpoint(TenantOwnedModel):
+    """A node's webhook inbox: how pushed events are signed, and the sealed shared secret."""
+
+    node = models.OneToOneField(Node, on_delete=models.CASCADE, related_name="webhook")
+    scheme = models.CharField(max_length=20, choices=WebhookScheme.choices)
+    secret_sealed = models.BinaryField(editable=False)
+    secret_key_id = models.CharField(max_length=16, editable=False)
+    enabled = models.BooleanField(default=True)
+
+
+class WebhookStatus(models.TextChoices):
+    PENDING = "pending", "pending"
+    PROCESSED = "processed", "processed"
+    IGNORED = "ignored", "ignored (nothing listens to this topic)"
+    FAILED = "failed", "failed"
+
+
+class WebhookEvent(TenantOwnedModel):
+    """One pushed event, stored by the sender's event id (a duplicate delivery is not stored again).
+
+    The body itself is not kept: processing acts on the topic and reads the current state through
+    the shop's API, so keeping shoppers' personal data from payloads would serve no purpose (GDPR
+    data minimisation). Its SHA-256 and size stay for support.
+    """
+
+    node = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="webhook_events")
+    event_id = models.CharField(max_length=200)
+    topic = models.CharField(max_length=200, blank=True)
+    body_sha256 = models.CharField(max_length=64)
+    body_size = models.PositiveIntegerField()
+    received_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=WebhookStatus.choices, default=WebhookStatus.PENDING)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["node", "event_id"], name="integration_webhook_event_once"),
+        ]
+        indexes = [models.Index(fields=["status", "received_at"], name="integ_webhook_pending")]

@@ -27,6 +27,21 @@ def execute_run_job(run_id: str) -> None:
             close_old_connections()
 
 
+@huey.task()
+def process_webhook_job(event_id: str) -> None:
+    """Act on one stored webhook event (no-op if it was processed already)."""
+    import uuid
+
+    from bindery.integration.webhooks import process_event
+
+    close_old_connections()
+    try:
+        process_event(uuid.UUID(event_id))
+    finally:
+        if not huey.immediate:
+            close_old_connections()
+
+
 @huey.periodic_task(crontab(minute="*"))
 def integration_tick() -> None:
     """Every minute: the leader enqueues due procedures and recovers runs that lost their worker."""
