@@ -402,9 +402,18 @@ def cmd_tokens_create(config: Config, args: argparse.Namespace) -> int:
         expires_in = dt.timedelta(days=args.expires_days) if args.expires_days is not None else None
     except OverflowError:
         raise CommandFailed(f"--expires-days {args.expires_days} is too large") from None
+    node = None
+    if args.node:
+        from bindery.integration.access import access_node_by_ref
+        from bindery.integration.errors import IntegrationError
+
+        try:
+            node = access_node_by_ref(tenant, args.node)
+        except IntegrationError as exc:
+            raise CommandFailed(str(exc)) from None
     try:
         token, plaintext = do_create_api_token(tenant, args.name, args.scopes.split(","),
-                                               expires_in=expires_in, actor="cli")
+                                               expires_in=expires_in, node=node, actor="cli")
     except TokenActionError as exc:
         raise CommandFailed(str(exc)) from None
     expiry = f"expires {token.expires_at:%Y-%m-%d %H:%M} UTC" if token.expires_at else "never expires"
@@ -524,6 +533,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--name", required=True)
     t.add_argument("--scopes", required=True, help="comma-separated, e.g. catalog:read,sales:write,*:read")
     t.add_argument("--expires-days", type=int, default=None, metavar="N", help="default: never expires")
+    t.add_argument("--node", metavar="NAME_OR_ID", help="an API or logistics node: the token then opens only "
+                   "that node's connector URLs")
     t = tok_sub.add_parser("list", help="list tokens: prefix, state, name, scopes, last use (never secrets)")
     t.set_defaults(func=cmd_tokens_list)
     t.add_argument("--tenant", required=True, metavar="SLUG")

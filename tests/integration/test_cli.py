@@ -67,3 +67,22 @@ def test_keys_rotate_generates_a_private_key_file(var: Path) -> None:
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert len(key_file.read_text().split()) == 2
     one_clear_line(run(var, "keys", "rotate", "--generate", BINDERY_MASTER_KEY="A" * 43), "BINDERY_MASTER_KEY is set")
+
+
+def test_developer_api_node_token_url_and_webhook_inbox_from_the_shell(var: Path) -> None:
+    """An API node, a node token, a connector URL and a webhook inbox, each printed once and usable."""
+    ok(run(var, "nodes", "create", "--tenant", "demo", "--name", "erp-api", "--technology", "bindery_api"))
+    ok(run(var, "connectors", "create", "--tenant", "demo", "--name", "erp-orders", "--node", "erp-api",
+           "--type", "export_orders"))
+    url = ok(run(var, "connectors", "url", "--tenant", "demo", "erp-orders"))
+    assert url.startswith("GET https://")
+    assert url.strip().endswith("/orders")
+    created = ok(run(var, "tokens", "create", "--tenant", "demo", "--name", "erp", "--scopes", "sales:read",
+                     "--node", "erp-api"))
+    assert "bnd_" in created
+    one_clear_line(run(var, "tokens", "create", "--tenant", "demo", "--name", "x", "--scopes", "sales:read",
+                       "--node", "hub"), "tokens belong to bindery_api, logistics nodes")
+    one_clear_line(run(var, "connectors", "url", "--tenant", "demo", "copy"), "it has no URL to call")
+    inbox = ok(run(var, "nodes", "webhook-secret", "--tenant", "demo", "erp-api", "--scheme", "standard"))
+    assert "/api/webhooks/" in inbox
+    assert "whsec_" in inbox

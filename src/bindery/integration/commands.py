@@ -128,7 +128,48 @@ def cmd_nodes_create(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+@_integration_errors
+def cmd_nodes_webhook_secret(config: Config, args: argparse.Namespace) -> int:
+    from django.conf import settings
+
+    from bindery.integration.access import access_node_by_ref
+    from bindery.integration.webhooks import do_set_webhook_secret
+
+    tenant = _tenant(args.tenant)
+    node = access_node_by_ref(tenant, args.node)
+    given = None
+    path = args.secret_file
+    if path:
+        with (sys.stdin if path == "-" else open(path, encoding="utf-8")) as source:
+            given = source.read(1000).strip()
+    secret = do_set_webhook_secret(node, scheme=args.scheme, secret=given, actor="cli")
+    _out(f"Webhook inbox of {node.name} ({args.scheme}): {settings.BINDERY_PUBLIC_URL.rstrip('/')}"
+         f"/api/webhooks/{node.pk}")
+    if not given:
+        _out(f"Secret (shown only now; give it to the sender): {secret}")
+    return 0
+
+
 # --- connectors -----------------------------------------------------------------------------------
+
+
+@_integration_errors
+def cmd_connectors_url(config: Config, args: argparse.Namespace) -> int:
+    from django.conf import settings
+
+    from bindery.integration import registry
+    from bindery.integration.access import access_connector_by_ref
+    from bindery.integration.models import Node
+
+    tenant = _tenant(args.tenant)
+    connector = access_connector_by_ref(tenant, args.connector)
+    node = Node.objects.for_tenant(tenant).get(pk=connector.node_id)
+    ctype = registry.get(node.technology).connector_type(connector.connector_type)
+    if not ctype.passive:
+        raise _failed(f"connector {connector.name} is run by Bindery; it has no URL to call")
+    method, endpoint = ctype.endpoint.split()
+    _out(f"{method} {settings.BINDERY_PUBLIC_URL.rstrip('/')}/api/connectors/{connector.pk}/{endpoint}")
+    return 0
 
 
 @_integration_errors
@@ -354,6 +395,14 @@ def register(sub: Any, add: AddCommand) -> None:
     n.add_argument("--settings", metavar="JSON")
     n.add_argument("--credentials-file", metavar="PATH", help="JSON object of credentials; '-' reads stdin")
 
+    n = nodes.add_parser("webhook-secret", help="open (or re-key) the node's webhook inbox; prints the secret once")
+    n.set_defaults(func=cmd_nodes_webhook_secret)
+    n.add_argument("--tenant", required=True, metavar="SLUG")
+    n.add_argument("node", metavar="NAME_OR_ID")
+    n.add_argument("--scheme", required=True, choices=["standard", "shopify", "woocommerce"])
+    n.add_argument("--secret-file", metavar="PATH", help="use the sender's secret from this file ('-': stdin) "
+                   "instead of generating one")
+
     p = add("connectors", cmd_connectors_list, "Manage and run a tenant's connectors.")
     conns = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     c = conns.add_parser("list", help="list connectors")
@@ -369,6 +418,10 @@ def register(sub: Any, add: AddCommand) -> None:
     c.add_argument("--product-filter", metavar="JSON")
     c.add_argument("--simulate", action="store_true")
     c.add_argument("--differential", action="store_true")
+    c = conns.add_parser("url", help="the URL another system calls, for a passive (API) connector")
+    c.set_defaults(func=cmd_connectors_url)
+    c.add_argument("--tenant", required=True, metavar="SLUG")
+    c.add_argument("connector", metavar="NAME_OR_ID")
     c = conns.add_parser("run", help="queue a run now")
     c.set_defaults(func=cmd_connectors_run)
     c.add_argument("--tenant", required=True, metavar="SLUG")
