@@ -152,3 +152,22 @@ def test_hostile_configs_get_a_bounded_answer_and_save_nothing(client: HttpsClie
     nested = client.post(API + "/connectors", deep, content_type="application/json", headers=headers)
     assert nested.status_code == 400
     assert call(client, "get", "/connectors", headers).json()["items"] == []
+
+
+def test_passive_connectors_show_their_url_and_nodes_open_a_webhook_inbox(client: HttpsClient,
+                                                                          headers: dict[str, str]) -> None:
+    node = call(client, "post", "/nodes", headers, {"name": "erp-api", "technology": "bindery_api"}).json()
+    connector = call(client, "post", "/connectors", headers,
+                     {"name": "erp-orders", "node_id": node["id"], "connector_type": "export_orders"}).json()
+    assert connector["url"].startswith("GET https://")
+    assert connector["url"].endswith(f"/api/connectors/{connector['id']}/orders")
+    inbox = call(client, "post", f"/nodes/{node['id']}/webhook-secret", headers, {"scheme": "standard"})
+    assert inbox.status_code == 201
+    assert inbox.json()["secret"].startswith("whsec_")
+    assert inbox.json()["url"].endswith(f"/api/webhooks/{node['id']}")
+    given = call(client, "post", f"/nodes/{node['id']}/webhook-secret", headers,
+                 {"scheme": "woocommerce", "secret": "the-shop-secret-value"})
+    assert given.status_code == 201
+    assert given.json()["secret"] is None
+    bad = call(client, "post", f"/nodes/{node['id']}/webhook-secret", headers, {"scheme": "ftp"})
+    assert bad.status_code == 422

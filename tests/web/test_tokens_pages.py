@@ -93,3 +93,24 @@ def test_bad_token_forms_create_nothing(tenant: LocalTenant, owner: User, client
     response = client.post("/settings/tokens/", data)
     assert response.status_code == 400
     assert not ApiToken.objects.for_tenant(tenant).exists()
+
+
+def test_owner_creates_a_node_token_that_opens_only_that_nodes_connector_urls(
+        tenant: LocalTenant, other_tenant: LocalTenant, owner: User, client: HttpsClient) -> None:
+    from bindery.integration.actions import do_create_node
+
+    node = do_create_node(tenant, "ERP API", "bindery_api", actor="test")
+    do_create_node(tenant, "Hub", "hub", actor="test")
+    theirs = do_create_node(other_tenant, "Their API", "bindery_api", actor="test")
+    client.post("/login/", {"workspace": "acme", "email": owner.email, "password": PASSWORD})
+    page = client.get("/settings/tokens/").content.decode()
+    assert "ERP API" in page
+    assert "Their API" not in page
+    assert ">Hub<" not in page  # only developer-API and logistics nodes hold tokens
+    response = client.post("/settings/tokens/", {"name": "ERP", "scopes": ["sales:read"], "node": str(node.pk)})
+    token = authenticate_api_token(TOKEN_RE.search(response.content.decode()).group(0))
+    assert token is not None
+    assert token.node_id == node.pk
+    refused = client.post("/settings/tokens/", {"name": "x", "scopes": ["sales:read"], "node": str(theirs.pk)})
+    assert refused.status_code == 400
+    assert ApiToken.objects.for_tenant(tenant).count() == 1

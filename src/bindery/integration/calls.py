@@ -26,6 +26,22 @@ from bindery.integration.runner import WORKER_ID
 logger = logging.getLogger(__name__)
 
 
+def call_url(connector: Connector, technology: str) -> str | None:
+    """``"GET https://host/api/connectors/<id>/orders"`` for a passive connector; None for the others."""
+    from django.conf import settings
+
+    from bindery.integration import registry
+
+    try:
+        ctype = registry.get(technology).connector_type(connector.connector_type)
+    except IntegrationError:
+        return None
+    if not ctype.passive:
+        return None
+    method, endpoint = ctype.endpoint.split()
+    return f"{method} {settings.BINDERY_PUBLIC_URL.rstrip('/')}/api/connectors/{connector.pk}/{endpoint}"
+
+
 @dataclass
 class Call:
     """The run of one call, and what the endpoint reports into it."""

@@ -155,20 +155,16 @@ def cmd_nodes_webhook_secret(config: Config, args: argparse.Namespace) -> int:
 
 @_integration_errors
 def cmd_connectors_url(config: Config, args: argparse.Namespace) -> int:
-    from django.conf import settings
-
-    from bindery.integration import registry
     from bindery.integration.access import access_connector_by_ref
+    from bindery.integration.calls import call_url
     from bindery.integration.models import Node
 
     tenant = _tenant(args.tenant)
     connector = access_connector_by_ref(tenant, args.connector)
-    node = Node.objects.for_tenant(tenant).get(pk=connector.node_id)
-    ctype = registry.get(node.technology).connector_type(connector.connector_type)
-    if not ctype.passive:
+    url = call_url(connector, Node.objects.for_tenant(tenant).get(pk=connector.node_id).technology)
+    if url is None:
         raise _failed(f"connector {connector.name} is run by Bindery; it has no URL to call")
-    method, endpoint = ctype.endpoint.split()
-    _out(f"{method} {settings.BINDERY_PUBLIC_URL.rstrip('/')}/api/connectors/{connector.pk}/{endpoint}")
+    _out(url)
     return 0
 
 

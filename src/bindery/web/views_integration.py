@@ -18,6 +18,7 @@ from bindery.accounts.models import User
 from bindery.accounts.permissions import Area
 from bindery.integration.access import access_connector_by_id, access_procedure_by_id, access_run_by_id
 from bindery.integration.actions import do_cancel_run, do_enqueue_run
+from bindery.integration.calls import call_url
 from bindery.integration.errors import IntegrationError
 from bindery.integration.models import (
     Connector,
@@ -60,6 +61,7 @@ def connector_list(request: HttpRequest, user: User) -> HttpResponse:
     marks = dict(Watermark.objects.for_tenant(user.tenant).values_list("connector_id", "since"))
     for connector in connectors:
         connector.watermark_since = marks.get(connector.pk)
+        connector.call_url = call_url(connector, connector.node.technology)
     return render(request, "web/integration/connector_list.html",
                   {"connectors": connectors, "can_write": can_write(user, Area.INTEGRATION)})
 

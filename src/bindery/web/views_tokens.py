@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
 from django import forms
 from django.contrib.auth.decorators import login_required
@@ -21,7 +22,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 from bindery.accounts.models import User
 from bindery.accounts.permissions import Access, Area, require_permission, scope_within_role
 from bindery.accounts.sessions import sudo_required
-from bindery.security.actions import do_create_api_token, do_revoke_api_token
+from bindery.integration.models import Node
+from bindery.security.actions import TOKEN_NODE_TECHNOLOGIES, do_create_api_token, do_revoke_api_token
 from bindery.security.errors import TokenActionError
 from bindery.security.models import ApiToken
 from bindery.security.scopes import all_scopes
@@ -41,6 +43,20 @@ class TokenForm(forms.Form):
                                        widget=forms.CheckboxSelectMultiple)
     expires_days = forms.IntegerField(min_value=1, max_value=3650, required=False,
                                       label="Expires after (days)", help_text="Empty: never expires.")
+    node = forms.ChoiceField(required=False, label="For node",
+                             help_text="Empty: a workspace token for the management API. A developer-API or "
+                                       "logistics node: the token opens only that node's connector URLs.")
+
+    def __init__(self, *args: Any, tenant: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        nodes = Node.objects.for_tenant(tenant).filter(technology__in=TOKEN_NODE_TECHNOLOGIES).order_by("name")
+        node_field = self.fields["node"]
+        assert isinstance(node_field, forms.ChoiceField)
+        node_field.choices = [("", "— workspace —"), *((str(n.pk), n.name) for n in nodes)]
+        self._nodes = {str(n.pk): n for n in nodes}
+
+    def chosen_node(self) -> Any:
+        return self._nodes.get(self.cleaned_data.get("node") or "")
 
 
 @never_cache
@@ -49,7 +65,7 @@ class TokenForm(forms.Form):
 @sudo_required
 def token_list(request: HttpRequest) -> HttpResponse:
     user = _manager(request)
-    form = TokenForm(request.POST if request.method == "POST" else None)
+    form = TokenForm(request.POST if request.method == "POST" else None, tenant=user.tenant)
     if request.method == "POST" and form.is_valid():
         beyond = [s for s in form.cleaned_data["scopes"] if not scope_within_role(s, user.role)]
         if beyond:
@@ -59,7 +75,7 @@ def token_list(request: HttpRequest) -> HttpResponse:
         try:
             row, plaintext = do_create_api_token(
                 user.tenant, form.cleaned_data["name"], form.cleaned_data["scopes"],
-                expires_in=dt.timedelta(days=days) if days else None, actor=user)
+                expires_in=dt.timedelta(days=days) if days else None, node=form.chosen_node(), actor=user)
         except TokenActionError as exc:
             form.add_error(None, str(exc))
         else:
@@ -67,7 +83,7 @@ def token_list(request: HttpRequest) -> HttpResponse:
             return render(request, "web/tokens/created.html", {"token": row, "plaintext": plaintext})
     now = timezone.now()
     tokens = [(token, token.state(now)) for token in
-              ApiToken.objects.for_tenant(user.tenant).order_by("-created_at")[:500]]
+              ApiToken.objects.for_tenant(user.tenant).select_related("node").order_by("-created_at")[:500]]
     status = 400 if request.method == "POST" else 200
     return render(request, "web/tokens/list.html", {"form": form, "tokens": tokens}, status=status)
 

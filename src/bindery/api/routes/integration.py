@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI, Router, Schema, Status
@@ -37,6 +37,7 @@ from bindery.integration.actions import (
     do_update_procedure,
     masked_credentials,
 )
+from bindery.integration.calls import call_url
 from bindery.integration.errors import IntegrationError, IntegrationErrorCode
 from bindery.integration.models import (
     Connector,
@@ -150,6 +151,8 @@ class ConnectorOut(Schema):
     output_node_id: uuid.UUID | None
     enabled: bool
     watermark: dt.datetime | None = Field(description="start of the last successful run (differential)")
+    url: str | None = Field(default=None, description="for a passive connector: the method and URL other "
+                                                      "systems call")
     created_at: dt.datetime
     modified_at: dt.datetime
 
@@ -261,6 +264,8 @@ def _connector(connector: Connector, watermarks: dict[uuid.UUID, dt.datetime] | 
             "differential": connector.differential, "product_filter": connector.product_filter,
             "order_filter": connector.order_filter, "output_node_id": connector.output_node_id,
             "enabled": connector.enabled, "watermark": watermarks.get(connector.pk),
+            "url": call_url(connector, Node.objects.for_tenant(connector.tenant_id).values_list(
+                "technology", flat=True).get(pk=connector.node_id)),
             "created_at": connector.created_at, "modified_at": connector.modified_at}
 
 
@@ -347,6 +352,32 @@ def update_node(request: HttpRequest, node_id: uuid.UUID, payload: NodePatch) ->
     kwargs: dict[str, Any] = {k: given[k] for k in ("settings", "credentials") if k in given}
     node = do_update_node(node, name=payload.name, enabled=payload.enabled, actor=token, **kwargs)
     return _node(node)
+
+
+class WebhookSecretIn(Schema):
+    scheme: Literal["standard", "shopify", "woocommerce"]
+    secret: str | None = Field(default=None, max_length=300,
+                               description="the sender's secret (Shopify, WooCommerce); omit to have one generated")
+
+
+class WebhookInboxOut(Schema):
+    url: str
+    scheme: str
+    secret: str | None = Field(description="the generated secret, shown this once; null when you gave yours")
+
+
+@router.post("/nodes/{node_id}/webhook-secret", response={201: WebhookInboxOut, **ERRORS_WRITE},
+             summary="Open (or re-key) the node's webhook inbox")
+def set_webhook_secret(request: HttpRequest, node_id: uuid.UUID, payload: WebhookSecretIn) -> Status:
+    from django.conf import settings
+
+    from bindery.integration.webhooks import do_set_webhook_secret
+
+    token = require_scope(request, "integration:write")
+    node = access_node_by_id(_tenant(request), node_id, for_write=False)
+    secret = do_set_webhook_secret(node, scheme=payload.scheme, secret=payload.secret, actor=token)
+    return Status(201, {"url": f"{settings.BINDERY_PUBLIC_URL.rstrip('/')}/api/webhooks/{node.pk}",
+                        "scheme": payload.scheme, "secret": None if payload.secret else secret})
 
 
 # --- connectors ---------------------------------------------------------------------------------
