@@ -5,7 +5,9 @@
 Reads ``../shared/corpora/waf/crs-dev.jsonl`` (relative to the project root; skipped with a
 message when absent). For each paranoia level it prints, per CRS family, the detection rate on
 ``attack`` records (records whose ``required_pl`` is at most the level) and the false-positive
-rate on ``benign`` records, then the median and p99 inspection time per request.
+rate on ``benign`` records, then the median and p99 inspection time per request. Both firewalls
+start cold (compiled, nothing matched yet) and take turns on blocks of 50 records, so the load
+of a shared machine weighs on both timings alike.
 
 In the same run it scores ModSecurity v3 with the OWASP CRS on the same records: the
 ``libmodsecurity`` wheel (installed by this script into ``.bench-cache/`` with pip) and the CRS
@@ -183,28 +185,39 @@ class Score:
         self.missed: dict[str, list[str]] = defaultdict(list)
         self.false: dict[str, list[str]] = defaultdict(list)
 
-
-def run(judge: Callable[[dict], bool], records: list[dict], level: int) -> Score:
-    score = Score()
-    for record in records:
-        started = time.perf_counter()
-        blocked = judge(record)
-        score.times.append(time.perf_counter() - started)
+    def add(self, record: dict, blocked: bool, level: int) -> None:
         family = record["family"]
         if record["label"] == "attack":
-            required = record.get("required_pl") or 1
-            if required > level:
-                continue
-            score.attacks[family][1] += 1
-            score.attacks[family][0] += blocked
+            if (record.get("required_pl") or 1) > level:
+                return
+            self.attacks[family][1] += 1
+            self.attacks[family][0] += blocked
             if not blocked:
-                score.missed[family].append(record["id"])
+                self.missed[family].append(record["id"])
         else:
-            score.benign[family][1] += 1
-            score.benign[family][0] += blocked
+            self.benign[family][1] += 1
+            self.benign[family][0] += blocked
             if blocked:
-                score.false[family].append(record["id"])
-    return score
+                self.false[family].append(record["id"])
+
+
+BLOCK = 50  # records each judge runs in a row before the other takes its turn
+
+
+def run(judges: list[Callable[[dict], bool]], records: list[dict], level: int) -> list[Score]:
+    """Score every judge on every record. The judges take turns on blocks of ``BLOCK`` records,
+    so a load change on a shared machine weighs on both timings alike, while neither runs with
+    caches the other has just thrashed."""
+    scores = [Score() for _ in judges]
+    for start in range(0, len(records), BLOCK):
+        block = records[start:start + BLOCK]
+        for judge, score in zip(judges, scores, strict=True):
+            for record in block:
+                started = time.perf_counter()
+                blocked = judge(record)
+                score.times.append(time.perf_counter() - started)
+                score.add(record, blocked, level)
+    return scores
 
 
 def percent(pair: list[int]) -> str:
@@ -278,14 +291,15 @@ def main() -> int:
     modsecurity_error = "disabled with --no-modsecurity" if args.no_modsecurity else ""
     first: tuple[Score, Score | None] | None = None
     for level in (int(x) for x in args.levels.split(",")):
-        ours = run(bindery_judge(level), records, level)
-        crs: Score | None = None
+        judges = [bindery_judge(level)]
         if not modsecurity_error:
             try:
-                crs = run(modsecurity_judge(level), records, level)
+                judges.append(modsecurity_judge(level))
             except Exception as error:  # report our numbers whatever went wrong on the other side
                 modsecurity_error = f"{type(error).__name__}: {error}"
                 print(f"\nModSecurity + CRS unavailable ({modsecurity_error}); reporting Bindery only.")
+        ours, *others = run(judges, records, level)
+        crs: Score | None = others[0] if others else None
         report(level, ours, crs)
         if first is None:
             first = (ours, crs)

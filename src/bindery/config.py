@@ -83,6 +83,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("BINDERY_WAF_MODE", "block", "Application firewall: `block`, `detect` (log only) or `off`."),
     Variable("BINDERY_WAF_PARANOIA", "1", "Application firewall paranoia level, 1 (fewest false positives) to 4."),
     Variable("BINDERY_WAF_THRESHOLD", "5", "Anomaly score at which the application firewall blocks a request."),
+    Variable("BINDERY_FIREWALL_MANAGE", "false",
+             "`true`: this host manages its nftables firewall; `bindery firewall watch` (run as root or with "
+             "CAP_NET_ADMIN) re-applies `table inet bindery` when the policy or the blacklist changes."),
     Variable("BINDERY_DIRECTORY_TTL", "30",
              "Seconds a host trusts its cached copy of the tenant directory before asking the control plane again."),
     Variable("BINDERY_SMTP_URL", "",
@@ -168,6 +171,7 @@ class Config:
     waf_mode: str = "block"
     waf_paranoia: int = 1
     waf_threshold: int = 5
+    firewall_manage: bool = False
     directory_ttl: int = 30
     smtp: SmtpURL | None = None
     mail_from: str = "Bindery <no-reply@localhost>"
@@ -497,6 +501,7 @@ def load(env: Mapping[str, str] | None = None, *, create: bool = True) -> Config
         waf_mode=_choice(env, "BINDERY_WAF_MODE", "block", ("block", "detect", "off")),
         waf_paranoia=_int(env, "BINDERY_WAF_PARANOIA", 1, low=1, high=4),
         waf_threshold=_int(env, "BINDERY_WAF_THRESHOLD", 5, low=1, high=1000),
+        firewall_manage=_bool(env, "BINDERY_FIREWALL_MANAGE", False),
         directory_ttl=_int(env, "BINDERY_DIRECTORY_TTL", 30, low=0, high=86400),
         smtp=_smtp(env),
         mail_from=_mail_from(env),

@@ -19,6 +19,7 @@ from bindery.security.bruteforce import PAIR_LIMIT, SOURCE_LIMIT, ban_length
 from bindery.security.client_ip import resolve, source_key
 from bindery.security.models import Ban, BanScope, SecurityEvent
 from tests.conftest import PASSWORD, HttpsClient
+from tests.security.conftest import no_queries
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 WRONG = "not the password at all"
@@ -115,6 +116,20 @@ def test_a_banned_source_costs_no_password_hashing(client: HttpsClient, owner: U
     assert hashes.calls == 0
     assert sign_in(client, "198.51.100.68", password=PASSWORD).status_code == 302
     assert hashes.calls == 1
+
+
+def test_a_banned_source_is_refused_without_any_database_query(client: HttpsClient, owner: User,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The blacklist is an in-process copy: once loaded, a banned source costs no query at all."""
+    bruteforce.ban(BanScope.SOURCE, "198.51.100.69", reason="test")
+    assert client.get("/healthz", REMOTE_ADDR="198.51.100.69").status_code == 403  # loads the copy
+    monkeypatch.setattr(bruteforce, "CACHE_SECONDS", 3600)  # no refresh falls inside the block below
+    hashes = HashCounter(monkeypatch)
+    with no_queries():
+        assert sign_in(client, "198.51.100.69", password=PASSWORD).status_code == 403
+        api = client.get("/api/v1/products", headers={"token": "bnd_x"}, REMOTE_ADDR="198.51.100.69")
+        assert api.status_code == 403
+    assert hashes.calls == 0
 
 
 def test_bans_grow_with_each_repeat() -> None:

@@ -15,15 +15,21 @@ runs the same document through ``nft -c`` (nothing is applied); ``apply`` checks
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import hashlib
 import ipaddress
 import json
+import logging
 import subprocess
+import time
 import tomllib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from bindery.security.iprules import IpRuleError, Network, parse_network
+
+logger = logging.getLogger("bindery.ops.firewall")
 
 TABLE = "bindery"
 FAMILY = "inet"
@@ -203,13 +209,13 @@ def load_policy(path: Path) -> Policy:
 # --- the banned sources --------------------------------------------------------------------------
 
 
-def blacklisted_networks() -> list[tuple[str, int | None]]:
-    """Return (range, seconds left or None for permanent) for every source refused on this host.
+def blacklist_state() -> list[tuple[str, dt.datetime | None]]:
+    """Return (range, end or None for permanent) for every source refused on this host, sorted.
 
     This host's active source bans and the control plane's active global deny rules (operators'
     and promoted bans); those come from the control database or — when it is down — from this
-    host's last snapshot of them (the one the request path falls back on too). The seconds left
-    become nftables element timeouts, so a ban ends in the firewall when it ends in Bindery.
+    host's last snapshot of them (the one the request path falls back on too). Ends are absolute,
+    so the same bans give the same state from one minute to the next (see :class:`Watcher`).
     """
     from django.db.models import Q
     from django.utils import timezone
@@ -218,16 +224,31 @@ def blacklisted_networks() -> list[tuple[str, int | None]]:
     from bindery.security.models import Ban, BanScope, GlobalIpRule
 
     now = timezone.now()
-    out: list[tuple[str, int | None]] = []
-    for source, until in Ban.objects.filter(scope=BanScope.SOURCE, until__gt=now).values_list("source", "until"):
-        out.append((source, max(1, int((until - now).total_seconds()))))
+    out: list[tuple[str, dt.datetime | None]] = list(
+        Ban.objects.filter(scope=BanScope.SOURCE, until__gt=now).values_list("source", "until"))
     try:
         rules = GlobalIpRule.objects.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now), action="deny")
-        for network, expires in rules.values_list("network", "expires_at"):
-            out.append((network, None if expires is None else max(1, int((expires - now).total_seconds()))))
+        out += list(rules.values_list("network", "expires_at"))
     except Exception:  # the control plane is down: the last snapshot this host saw (no expiry known)
         out += [(network, None) for action, network in iprules._read_snapshot() if action == "deny"]
-    return out
+    return sorted(set(out), key=lambda item: (item[0], item[1] is None, item[1] or now))
+
+
+def _seconds_left(state: Iterable[tuple[str, dt.datetime | None]]) -> list[tuple[str, int | None]]:
+    from django.utils import timezone
+
+    now = timezone.now()
+    return [(network, None if until is None else max(1, int((until - now).total_seconds())))
+            for network, until in state]
+
+
+def blacklisted_networks() -> list[tuple[str, int | None]]:
+    """Return (range, seconds left or None for permanent) for every source refused on this host.
+
+    The seconds left become nftables element timeouts, so a ban ends in the firewall when it
+    ends in Bindery.
+    """
+    return _seconds_left(blacklist_state())
 
 
 # --- rendering -----------------------------------------------------------------------------------
@@ -415,3 +436,67 @@ def apply(ruleset: dict[str, Any], *, nft: Sequence[str] = ("nft",)) -> None:
     """Check the ruleset, then apply it in one transaction (only ``table inet bindery`` changes)."""
     run_nft(ruleset, check_only=True, nft=nft)
     run_nft(ruleset, check_only=False, nft=nft)
+
+
+def table_present(*, nft: Sequence[str] = ("nft",)) -> bool:
+    """Whether ``table inet bindery`` is loaded (someone may have flushed the ruleset)."""
+    try:
+        done = subprocess.run([*nft, "list", "table", FAMILY, TABLE], capture_output=True, text=True,  # noqa: S603 (fixed argv)
+                              timeout=NFT_TIMEOUT, check=False)
+    except (FileNotFoundError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+# --- keeping the firewall in step with the blacklist ----------------------------------------------
+
+
+class Watcher:
+    """Re-apply the firewall when the policy or the blacklist changes (``bindery firewall watch``).
+
+    Each :meth:`step` reads the policy and the blacklist (one query on each database) and compares
+    their fingerprint — the policy and every banned range with its absolute end, not the seconds
+    left, which change every second — with the one last applied. Only a change (a ban, a lift, a
+    promotion, an expiry, an edited policy) or a missing table (a reboot, someone's
+    ``nft flush ruleset``) renders and applies a new ruleset. A failure leaves the table as it was
+    and is retried at the next step.
+    """
+
+    def __init__(self, policy_path: Path, *, nft: Sequence[str] = ("nft",)) -> None:
+        self.policy_path = policy_path
+        self.nft = tuple(nft)
+        self.applied: str | None = None
+        self.applies = 0
+
+    def fingerprint(self, policy: Policy, state: list[tuple[str, dt.datetime | None]]) -> str:
+        text = json.dumps([repr(policy), [(n, None if u is None else u.isoformat()) for n, u in state]])
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def step(self) -> bool:
+        """Apply if anything changed; return whether a ruleset was applied. Raises PolicyError/NftError."""
+        policy = load_policy(self.policy_path)
+        state = blacklist_state() if policy.blacklist else []
+        fingerprint = self.fingerprint(policy, state)
+        if fingerprint == self.applied and table_present(nft=self.nft):
+            return False
+        ruleset = render(policy, _seconds_left(state))
+        apply(ruleset, nft=self.nft)
+        self.applied = fingerprint
+        self.applies += 1
+        logger.info("host firewall applied", extra={"event": "security.firewall_applied",
+                                                    "summary": summary(ruleset), "banned": len(state)})
+        return True
+
+    def run(self, *, interval: float, steps: int | None = None, sleep: Any = time.sleep) -> None:
+        """Step every ``interval`` seconds (``steps`` times, or for ever); errors are logged, not fatal."""
+        done = 0
+        while steps is None or done < steps:
+            try:
+                self.step()
+            except (PolicyError, NftError) as exc:
+                logger.error("host firewall not applied: %s", exc, extra={"event": "security.firewall_failed"})
+            except Exception:  # a database hiccup must not stop the watch: the table stays as it was
+                logger.exception("host firewall watch step failed", extra={"event": "security.firewall_failed"})
+            done += 1
+            if steps is None or done < steps:
+                sleep(interval)

@@ -281,6 +281,32 @@ def cmd_firewall_apply(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_firewall_watch(config: Config, args: argparse.Namespace) -> int:
+    import contextlib
+    from pathlib import Path
+
+    from bindery.cli import CommandFailed
+    from bindery.ops.firewall import NftError, PolicyError, Watcher
+
+    if not config.firewall_manage:
+        raise CommandFailed("this host does not manage its firewall: set BINDERY_FIREWALL_MANAGE=true to let "
+                            "`bindery firewall watch` apply table inet bindery")
+    path = Path(args.policy) if args.policy else config.var_dir / "firewall.toml"
+    watcher = Watcher(path)
+    if args.once:
+        try:
+            applied = watcher.step()
+        except (PolicyError, NftError) as exc:
+            raise CommandFailed(f"firewall not applied (nothing changed): {exc}") from None
+        print("Applied." if applied else "Unchanged.")
+        return 0
+    interval = max(1.0, args.interval)
+    print(f"Watching the blacklist and {path} every {interval:g} s (Ctrl-C stops).", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        watcher.run(interval=interval)
+    return 0
+
+
 def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     p = add("blacklist", cmd_blacklist_list,
             "The brute-force guard's bans: list, add, lift (each is a security event).")
@@ -322,11 +348,17 @@ def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
             ("example", cmd_firewall_example, "print an example policy to start <VAR_DIR>/firewall.toml from"),
             ("render", cmd_firewall_render, "print the nftables ruleset (JSON, for nft -j -f)"),
             ("check", cmd_firewall_check, "dry-run the ruleset with nft -c (needs root, changes nothing)"),
-            ("apply", cmd_firewall_apply, "check, then atomically replace table inet bindery (other tables stay)")):
+            ("apply", cmd_firewall_apply, "check, then atomically replace table inet bindery (other tables stay)"),
+            ("watch", cmd_firewall_watch, "re-apply whenever a ban, lift, promotion or the policy changes "
+                                          "(needs BINDERY_FIREWALL_MANAGE=true)")):
         q = fs.add_parser(name, help=text)
         q.set_defaults(func=func)
         if name != "example":
             q.add_argument("--policy", default="", metavar="FILE", help="default: <VAR_DIR>/firewall.toml")
+        if name == "watch":
+            q.add_argument("--interval", type=float, default=10.0, metavar="SECONDS",
+                           help="how often to look for changes (default 10, at least 1)")
+            q.add_argument("--once", action="store_true", help="one look: apply if changed, then exit")
     p = add("security", cmd_events, "Security events: sign-in failures, bans, refusals, firewall blocks.")
     ss = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     q = ss.add_parser("events", help="recent events, newest first")

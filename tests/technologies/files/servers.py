@@ -52,7 +52,9 @@ class Ftp:
 
 
 @contextmanager
-def ftp_server(root: Path, *, tls_pem: Path | None = None, dtp_handler: Any = None) -> Iterator[Ftp]:
+def ftp_server(root: Path, *, tls_pem: Path | None = None, dtp_handler: Any = None,
+               masquerade_address: str | None = None) -> Iterator[Ftp]:
+    """pyftpdlib on loopback; ``masquerade_address`` makes it announce another address in PASV answers."""
     from pyftpdlib.authorizers import DummyAuthorizer
     from pyftpdlib.handlers import FTPHandler, TLS_FTPHandler
     from pyftpdlib.servers import FTPServer
@@ -68,6 +70,8 @@ def ftp_server(root: Path, *, tls_pem: Path | None = None, dtp_handler: Any = No
     handler.authorizer = authorizer
     if dtp_handler is not None:
         handler.dtp_handler = dtp_handler
+    if masquerade_address is not None:
+        handler.masquerade_address = masquerade_address
     server = FTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"timeout": 0.2}, daemon=True)
     thread.start()

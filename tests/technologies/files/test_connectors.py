@@ -53,7 +53,8 @@ def test_sftp_product_import_connector(catalog: LocalTenant, tmp_path: Path) -> 
     (tmp_path / "in" / "a.csv").write_text("sku,name,qty\nA1,Pen,3\nA2,Pad,x\n")
     with sftp_server(tmp_path) as sftp:
         node = do_create_node(catalog, "erp sftp", "files", settings={
-            "protocol": "sftp", "host": "127.0.0.1", "port": sftp.port, "username": USER, "folder": "in",
+            "protocol": "sftp", "host": "127.0.0.1", "allow_private": True,
+            "port": sftp.port, "username": USER, "folder": "in",
             "host_key": sftp.host_key, "timeout": 60}, credentials={"password": PASSWORD}, actor="test")
         connector = do_create_connector(catalog, "products from erp", node, "product_import", config=IMPORT,
                                         actor="test")
@@ -86,7 +87,8 @@ def test_order_export_connector_publishes_to_ftp(tenant: LocalTenant, tmp_path: 
     store(tenant, order_payload("1001"))
     with ftp_server(tmp_path) as ftp:
         node = do_create_node(tenant, "erp ftp", "files", settings={
-            "protocol": "ftp", "host": "127.0.0.1", "port": ftp.port, "username": USER, "folder": "orders",
+            "protocol": "ftp", "host": "127.0.0.1", "allow_private": True,
+            "port": ftp.port, "username": USER, "folder": "orders",
             "timeout": 60}, credentials={"password": PASSWORD}, actor="test")
         connector = do_create_connector(tenant, "orders to erp", node, "order_export",
                                         config={"format": "xml", "file_prefix": "ExportOrders"}, actor="test")
@@ -116,7 +118,8 @@ def test_product_export_to_a_web_server_output_node_over_sftp(catalog: LocalTena
                                actor="test")
     with sftp_server(tmp_path) as sftp:
         web = do_create_node(catalog, "feeds", "web_server", settings={
-            "protocol": "sftp", "host": "127.0.0.1", "port": sftp.port, "username": USER, "folder": "feeds",
+            "protocol": "sftp", "host": "127.0.0.1", "allow_private": True,
+            "port": sftp.port, "username": USER, "folder": "feeds",
             "host_key": sftp.host_key, "timeout": 60}, credentials={"password": PASSWORD}, actor="test")
         connector = do_create_connector(catalog, "feed", hub_files, "product_export", output_node=web,
                                         differential=True, config={"format": "json", "file_prefix": "Feed"},

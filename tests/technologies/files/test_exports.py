@@ -106,7 +106,7 @@ def test_sftp_import_then_export_to_ftp_round_trip(catalog: LocalTenant, tmp_pat
         "Code;Title;Categories;Price_retail_gross;Stock_main\nP1;Pen;Office|Pens;1.20;10\nP2;Pad;Office;2;\n"
         "P3;Bad;;abc;1\n", "utf-8")
     with sftp_server(sftp_root) as sftp:
-        transport = SftpTransport("127.0.0.1", port=sftp.port, username=USER, password=PASSWORD,
+        transport = SftpTransport("127.0.0.1", allow_private=True, port=sftp.port, username=USER, password=PASSWORD,
                                   host_key=sftp.host_key, folder="in", timeout=60)
         try:
             def handle(local: Path, name: str) -> object:
@@ -125,7 +125,8 @@ def test_sftp_import_then_export_to_ftp_round_trip(catalog: LocalTenant, tmp_pat
     assert exported.count == 2
     name = export_file_name("ExportProducts", ExportFormat.CSV)
     with ftp_server(ftp_root) as ftp:
-        target = FtpTransport("127.0.0.1", port=ftp.port, username=USER, password=PASSWORD, folder="out",
+        target = FtpTransport("127.0.0.1", allow_private=True, port=ftp.port, username=USER,
+                              password=PASSWORD, folder="out",
                               timeout=60)
         try:
             publish(target, exported.path, name)

@@ -43,7 +43,7 @@ def remote(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Fol
         return
     if kind == "sftp":
         with sftp_server(root) as sftp:
-            transport = SftpTransport("127.0.0.1", port=sftp.port, username=USER, password=PASSWORD,
+            transport = SftpTransport("127.0.0.1", allow_private=True, port=sftp.port, username=USER, password=PASSWORD,
                                       host_key=sftp.host_key, folder="in", timeout=60)
             try:
                 yield transport, root / "in"
@@ -52,7 +52,8 @@ def remote(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Fol
         return
     pem, cert_pem = self_signed(tmp_path)
     with ftp_server(root, tls_pem=pem if kind == "ftps" else None) as ftp:
-        transport = FtpTransport("127.0.0.1", port=ftp.port, username=USER, password=PASSWORD, folder="in",
+        transport = FtpTransport("127.0.0.1", allow_private=True, port=ftp.port, username=USER,
+                                 password=PASSWORD, folder="in",
                                  tls=kind == "ftps", ca_pem=cert_pem, timeout=60)
         try:
             yield transport, root / "in"
@@ -164,7 +165,7 @@ def test_local_folder_is_confined(tmp_path: Path) -> None:
 
 def test_ftp_wrong_password_is_a_transport_error(tmp_path: Path) -> None:
     with ftp_server(tmp_path) as ftp, pytest.raises(FileError) as caught:
-        FtpTransport("127.0.0.1", port=ftp.port, username=USER, password="wrong", timeout=30)
+        FtpTransport("127.0.0.1", allow_private=True, port=ftp.port, username=USER, password="wrong", timeout=30)
     assert caught.value.code == FileErrorCode.TRANSPORT
 
 
@@ -174,7 +175,8 @@ def test_ftps_refuses_an_unknown_certificate(tmp_path: Path) -> None:
     other_dir.mkdir()
     _, other_ca = self_signed(other_dir)
     with ftp_server(tmp_path, tls_pem=pem) as ftp, pytest.raises(FileError) as caught:
-        FtpTransport("127.0.0.1", port=ftp.port, username=USER, password=PASSWORD, tls=True, ca_pem=other_ca,
+        FtpTransport("127.0.0.1", allow_private=True, port=ftp.port, username=USER,
+                     password=PASSWORD, tls=True, ca_pem=other_ca,
                      timeout=30)
     assert caught.value.code == FileErrorCode.TRANSPORT
 
@@ -184,7 +186,8 @@ def test_sftp_refuses_an_unknown_host_key(tmp_path: Path) -> None:
 
     other = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode()
     with sftp_server(tmp_path) as sftp, pytest.raises(FileError) as caught:
-        SftpTransport("127.0.0.1", port=sftp.port, username=USER, password=PASSWORD, host_key=other, timeout=30)
+        SftpTransport("127.0.0.1", allow_private=True, port=sftp.port, username=USER,
+                      password=PASSWORD, host_key=other, timeout=30)
     assert caught.value.code == FileErrorCode.TRANSPORT
 
 
@@ -266,7 +269,8 @@ def test_ftp_disconnect_mid_transfer_leaves_the_claim_recoverable(tmp_path: Path
     (root / "in" / "big.csv").write_bytes(b"x" * 400_000)
     throttled = type("Throttled", (ThrottledDTPHandler,), {"read_limit": 50_000, "write_limit": 50_000})
     with ftp_server(root, dtp_handler=throttled) as ftp:
-        transport = FtpTransport("127.0.0.1", port=ftp.port, username=USER, password=PASSWORD, folder="in",
+        transport = FtpTransport("127.0.0.1", allow_private=True, port=ftp.port, username=USER,
+                                 password=PASSWORD, folder="in",
                                  timeout=20)
         killer = threading.Timer(1.0, ftp.stop)
         killer.start()
@@ -315,7 +319,7 @@ def test_sftp_disconnect_mid_transfer_leaves_the_claim_recoverable(tmp_path: Pat
     (root / "in").mkdir(parents=True)
     (root / "in" / "big.csv").write_bytes(b"y" * 2_000_000)
     with sftp_server(root, slow=True) as sftp:
-        transport = SftpTransport("127.0.0.1", port=sftp.port, username=USER, password=PASSWORD,
+        transport = SftpTransport("127.0.0.1", allow_private=True, port=sftp.port, username=USER, password=PASSWORD,
                                   host_key=sftp.host_key, folder="in", timeout=60)
         killer = threading.Timer(0.5, sftp.disconnect)
         killer.start()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from itertools import combinations
 
 import re2
 
@@ -58,7 +59,7 @@ class Verdict:
 
 
 class _Group:
-    """The rules of one target and form, compiled into one RE2 set."""
+    """Rules compiled into one RE2 set: one pass over a value tests them all."""
 
     def __init__(self, rules: list[Rule]) -> None:
         self.rules = rules
@@ -69,47 +70,124 @@ class _Group:
             self.set.Add(rule.pattern)
         self.set.Compile()
 
-    def match(self, text: str) -> list[Rule]:
+    def match(self, text: bytes) -> list[Rule]:
+        """Return the rules matching ``text`` (UTF-8: encoded once per form, not once per set)."""
         return [self.rules[i] for i in self.set.Match(text) or ()]
 
 
+class _FormSets:
+    """The rules of a target in one RE2 set per union of decoded forms.
+
+    Rules run on one of three decoded forms; for most values two or all three forms are the same
+    text (no SQL comment, no shell quoting), so a set is compiled for every union of forms and a
+    value takes one pass per *distinct* text instead of one per form. Targets with the same rules
+    (query and form values, cookies, file names) share their sets, so RE2's lazily built DFAs
+    warm up once for all of them. (One set for all targets, hits filtered by target, was tried:
+    bigger DFAs cost more than sharing saves, 521k against 479k instructions per request.)
+    """
+
+    def __init__(self, rules: list[Rule]) -> None:
+        by_form: dict[Form, list[Rule]] = defaultdict(list)
+        for rule in rules:
+            by_form[rule.form].append(rule)
+        forms = sorted(by_form)
+        self.groups: dict[frozenset[Form], _Group] = {}
+        for size in range(1, len(forms) + 1):
+            for combination in combinations(forms, size):
+                self.groups[frozenset(combination)] = _Group([r for f in combination for r in by_form[f]])
+
+
+class _TargetRules:
+    """Everything that runs on the values of one target."""
+
+    def __init__(self, target: Target, sets: _FormSets, rules: list[Rule], checks: list[Check]) -> None:
+        self.target = target
+        self.sets = sets
+        self.forms = frozenset(rule.form for rule in rules)
+        self.needs_sql = Form.SQL in self.forms
+        self.needs_command = Form.COMMAND in self.forms
+        self.checks = checks
+
+    def hits(self, value: Field) -> tuple[list[Rule], list[Check]]:
+        """Return every rule and check matching the value, before exclusions (a pure function of the value)."""
+        plain = normalize(value.value)
+        rules: list[Rule] = []
+        if self.forms:
+            texts: dict[str, set[Form]] = {plain: {Form.PLAIN}}
+            if self.needs_sql:
+                texts.setdefault(sql_form(plain), set()).add(Form.SQL)
+            if self.needs_command:
+                texts.setdefault(command_form(plain), set()).add(Form.COMMAND)
+            target = self.target
+            for text, forms in texts.items():
+                forms &= self.forms
+                if forms:
+                    rules.extend(rule for rule in self.sets.groups[frozenset(forms)].match(text.encode("utf-8"))
+                                 if target in rule.targets)
+        checks = [check for check in self.checks if check.on_field is not None and check.on_field(value, plain)]
+        return rules, checks
+
+
+_Hits = tuple[list[Rule], list[Check]]
+CACHE_VALUE = 512  # values up to this many characters have their hits remembered
+CACHE_ENTRIES = 8192
+
+
 class Firewall:
-    """The compiled rules of one paranoia level; thread-safe once built (RE2 sets are read-only)."""
+    """The compiled rules of one paranoia level; thread-safe once built (RE2 sets are read-only).
+
+    Hits are a pure function of a value and its target, so short values seen before (the same
+    User-Agent, Content-Type and parameter names on request after request) are looked up rather
+    than matched again; the memo is bounded and simply emptied when full.
+    """
 
     def __init__(self, *, paranoia: int = 1, threshold: int = 5, budget: float = DEFAULT_BUDGET) -> None:
         self.paranoia = paranoia
         self.threshold = threshold
         self.budget = budget
-        by_key: dict[tuple[Target, Form], list[Rule]] = defaultdict(list)
+        rules: dict[Target, list[Rule]] = defaultdict(list)
         for rule in RULES:
             if rule.paranoia <= paranoia:
                 for target in rule.targets:
-                    by_key[(target, rule.form)].append(rule)
-        self._groups: dict[Target, list[tuple[Form, _Group]]] = defaultdict(list)
-        for (target, form), rules in by_key.items():
-            self._groups[target].append((form, _Group(rules)))
-        self._checks: dict[Target, list[Check]] = defaultdict(list)
+                    rules[target].append(rule)
+        checks: dict[Target, list[Check]] = defaultdict(list)
         for check in CHECKS:
             if check.paranoia <= paranoia:
                 for target in check.targets:
-                    self._checks[target].append(check)
+                    checks[target].append(check)
+        shared: dict[tuple[str, ...], _FormSets] = {}
+        self._targets = {}
+        for target in set(rules) | set(checks):
+            key = tuple(rule.id for rule in rules.get(target, []))
+            if key not in shared:
+                shared[key] = _FormSets(rules.get(target, []))
+            self._targets[target] = _TargetRules(target, shared[key], rules.get(target, []), checks.get(target, []))
+        self._memo: dict[tuple[Target, str], _Hits] = {}
 
-    def _inspect_field(self, value: Field, skipped: frozenset[str], found: dict[str, Match]) -> None:
-        plain = normalize(value.value)
-        forms = {Form.PLAIN: plain}
+    def _hits(self, value: Field) -> _Hits:
+        rules = self._targets.get(value.target)
+        if rules is None:
+            return [], []
+        if len(value.value) > CACHE_VALUE:
+            return rules.hits(value)
+        key = (value.target, value.value)
+        hits = self._memo.get(key)
+        if hits is None:
+            hits = rules.hits(value)
+            if len(self._memo) >= CACHE_ENTRIES:
+                self._memo.clear()
+            self._memo[key] = hits
+        return hits
+
+    def _record(self, value: Field, hits: _Hits, exclusion: Exclusion, found: dict[str, Match]) -> None:
+        skipped = exclusion.skipped_for(value)
+        if value.target is Target.ARG and value.name.lower() in SECRET_FIELDS:
+            skipped = skipped | _NOT_FOR_SECRETS
         where = f"{value.target}:{value.name[:80]}"
-        for form, group in self._groups.get(value.target, ()):
-            text = forms.get(form)
-            if text is None:
-                text = forms[form] = sql_form(plain) if form is Form.SQL else command_form(plain)
-            for rule in group.match(text):
-                if rule.id not in found and rule.id not in skipped and rule.family not in skipped:
-                    found[rule.id] = Match(rule.id, rule.family, rule.severity, where, rule.message)
-        for check in self._checks.get(value.target, ()):
-            if check.id in found or check.id in skipped or check.family in skipped:
-                continue
-            if check.on_field is not None and check.on_field(value, plain):
-                found[check.id] = Match(check.id, check.family, check.severity, where, check.message)
+        items: tuple[Rule | Check, ...] = (*hits[0], *hits[1])
+        for item in items:
+            if item.id not in found and item.id not in skipped and item.family not in skipped:
+                found[item.id] = Match(item.id, item.family, item.severity, where, item.message)
 
     def inspect(self, request: WafRequest, exclusion: Exclusion = NOTHING) -> Verdict:
         """Score the request; never raises on hostile input (a parsing failure is itself an anomaly)."""
@@ -134,10 +212,9 @@ class Firewall:
                 break
             if not value.value or (value.target in _WORDS_SAFE and value.value.isalnum() and value.value.isascii()):
                 continue  # a bare word or number matches no rule
-            skipped = exclusion.skipped_for(value)
-            if value.target is Target.ARG and value.name.lower() in SECRET_FIELDS:
-                skipped = skipped | _NOT_FOR_SECRETS
-            self._inspect_field(value, skipped, found)
+            hits = self._hits(value)
+            if hits[0] or hits[1]:
+                self._record(value, hits, exclusion, found)
             verdict.inspected += 1
         verdict.matches = sorted(found.values(), key=lambda m: (-m.severity, m.rule))
         verdict.score = sum(m.severity for m in verdict.matches)

@@ -13,6 +13,7 @@ import html
 import logging
 import uuid
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -45,7 +46,13 @@ def _exclusion(request: HttpRequest) -> tuple[Exclusion, str]:
         match = resolve(request.path_info)
     except Resolver404:
         return NOTHING, ""
-    return for_view(match.func, request.method or "GET"), match.route
+    return _for_view(match.func, (request.method or "GET").upper()[:16]), match.route
+
+
+@lru_cache(maxsize=2048)
+def _for_view(view: Any, method: str) -> Exclusion:
+    """Exclusions are declared once per view: look them up once per view and method, not per request."""
+    return for_view(view, method)
 
 
 def _declared_length(request: HttpRequest) -> int:

@@ -25,7 +25,8 @@ class WafRequest:
     extra: dict[str, str] = field(default_factory=dict)
 
     @cached_property
-    def _by_name(self) -> dict[str, list[str]]:
+    def headers_by_name(self) -> dict[str, list[str]]:
+        """Every header's values by lowercase name."""
         by_name: dict[str, list[str]] = {}
         for key, value in self.headers:
             by_name.setdefault(key.lower(), []).append(value)
@@ -33,8 +34,8 @@ class WafRequest:
 
     def header(self, name: str) -> str | None:
         """Return the first value of a header (case-insensitive), or None."""
-        values = self._by_name.get(name.lower())
+        values = self.headers_by_name.get(name.lower())
         return values[0] if values else None
 
     def header_count(self, name: str) -> int:
-        return len(self._by_name.get(name.lower(), ()))
+        return len(self.headers_by_name.get(name.lower(), ()))

@@ -65,6 +65,8 @@ class Check:
 
     ``fields`` checks run on each value (``Field`` and its plain decoded form) and return True
     when they match; ``request`` checks run once and return the messages of what they found.
+    A field check must depend only on the field's target and value, never its name: the engine
+    remembers the hits of short values per target (names and exclusions are applied afterwards).
     """
 
     id: str

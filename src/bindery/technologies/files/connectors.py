@@ -47,7 +47,7 @@ class FilesNodeSettings(StrictSchema):
     verify_tls: bool = True
     ca_pem: str | None = Field(default=None, max_length=20_000)
     host_key: str = Field(default="", max_length=5000, description="sftp: the server's OpenSSH public host key")
-    allow_private: bool = Field(default=False, description="http: allow loopback and private addresses")
+    allow_private: bool = Field(default=False, description="allow loopback and private addresses (every protocol)")
     timeout: float = Field(default=30.0, gt=0, le=600)
 
     @model_validator(mode="after")
@@ -103,11 +103,12 @@ def open_transport(ctx: RunContext, node: Node | None = None) -> FolderTransport
     if settings.protocol in ("ftp", "ftps"):
         return FtpTransport(settings.host, port=settings.port or 21, username=settings.username or "anonymous",
                             password=password or "", folder=settings.folder, tls=settings.protocol == "ftps",
-                            verify=settings.verify_tls, ca_pem=settings.ca_pem, timeout=settings.timeout)
+                            verify=settings.verify_tls, ca_pem=settings.ca_pem, timeout=settings.timeout,
+                            allow_private=settings.allow_private)
     if settings.protocol == "sftp":
         return SftpTransport(settings.host, port=settings.port or 22, username=settings.username,
                              host_key=settings.host_key, password=password, private_key=key,
-                             folder=settings.folder, timeout=settings.timeout)
+                             folder=settings.folder, timeout=settings.timeout, allow_private=settings.allow_private)
     raise IntegrationError(IntegrationErrorCode.INVALID_CONFIG, "an http node has no folder", field="node")
 
 

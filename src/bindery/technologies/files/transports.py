@@ -29,8 +29,10 @@ import contextlib
 import datetime as dt
 import fnmatch
 import ftplib
+import ipaddress
 import logging
 import os
+import socket
 import ssl
 import stat
 import uuid
@@ -215,24 +217,97 @@ def tls_context(*, verify: bool, ca_pem: str | None) -> ssl.SSLContext:
     return context
 
 
+class FtpBounceRefused(ftplib.Error):
+    """The server announced a passive data address other than its own (the FTP bounce)."""
+
+
+class _GuardedFtp(ftplib.FTP):  # plain FTP is what many ERPs offer; nodes choose
+    """ftplib's FTP with the egress guard: one resolution, connections only to the vetted address.
+
+    ``connect`` resolves the host once, refuses non-public and metadata addresses (unless the
+    node allows private ones) and opens the control connection to the vetted address itself, so
+    no second DNS answer is ever used. ``self.host`` keeps the name: FTPS verifies the server's
+    certificate and sends SNI for it, on the control and on every data connection.
+
+    Data connections are passive and go to the control connection's peer; a ``227`` answer
+    announcing any other address is refused rather than silently ignored (ftplib's default), so
+    a server steering the client elsewhere, or a NAT announcing its inside address, shows up as
+    an error naming the address.
+    """
+
+    allow_private = False
+
+    def connect(self, host: str = "", port: int = 0, timeout: float = -999, source_address: Any = None) -> str:
+        if host:
+            self.host = host
+        if port > 0:
+            self.port = port
+        if timeout != -999:
+            self.timeout = timeout
+        if source_address is not None:
+            self.source_address = source_address
+        last: OSError | None = None
+        for address in egress.vetted_addresses(self.host, self.port, allow_private=self.allow_private):
+            try:
+                self.sock = socket.create_connection((address, self.port), self.timeout,
+                                                     source_address=self.source_address)
+                break
+            except OSError as error:
+                last = error
+        else:
+            assert last is not None
+            raise last
+        self.af = self.sock.family
+        self.file = self.sock.makefile("r", encoding=self.encoding)
+        self.welcome = self.getresp()
+        return self.welcome
+
+    def makepasv(self) -> tuple[str, int]:
+        if self.sock is None:
+            raise OSError("FTP data connection requested before connecting")
+        peer_address = self.sock.getpeername()
+        peer = str(peer_address[0])
+        if self.af == socket.AF_INET:
+            announced, port = ftplib.parse227(self.sendcmd("PASV"))  # noqa: S321 - parsing an answer
+            if ipaddress.ip_address(announced) != ipaddress.ip_address(peer.split("%", 1)[0]):
+                raise FtpBounceRefused(f"the server announced data address {announced[:64]}, not its own {peer}; "
+                                       "refused (FTP bounce, or a server behind NAT announcing its inside address)")
+        else:
+            _, port = ftplib.parse229(self.sendcmd("EPSV"), peer_address)  # noqa: S321 - parsing
+        return peer, port
+
+
+class _FtpTls(_GuardedFtp, ftplib.FTP_TLS):  # explicit FTPS, TLS before login
+    pass
+
+
 class FtpTransport:
-    """FTP, or explicit FTPS (``AUTH TLS`` with a protected data channel) when ``tls`` is set."""
+    """FTP, or explicit FTPS (``AUTH TLS`` with a protected data channel) when ``tls`` is set.
+
+    Every connection passes the egress guard (:class:`_GuardedFtp`): loopback, private,
+    link-local and reserved addresses only when ``allow_private``, metadata addresses never.
+    """
 
     def __init__(self, host: str, *, port: int = 21, username: str = "anonymous", password: str = "",
                  folder: str = "", tls: bool = False, verify: bool = True, ca_pem: str | None = None,
-                 timeout: float = 30.0) -> None:
+                 timeout: float = 30.0, allow_private: bool = False) -> None:
         self.folder = check_folder(folder)
         try:
-            ftp: ftplib.FTP
+            ftp: _GuardedFtp
             if tls:
-                ftp = ftplib.FTP_TLS(  # noqa: S321 - explicit FTPS, TLS before login
-                    context=tls_context(verify=verify, ca_pem=ca_pem), timeout=timeout)
+                ftp = _FtpTls(context=tls_context(verify=verify, ca_pem=ca_pem), timeout=timeout)
             else:
-                ftp = ftplib.FTP(timeout=timeout)  # noqa: S321 - plain FTP is what many ERPs offer; nodes choose
+                ftp = _GuardedFtp(timeout=timeout)
+            ftp.allow_private = allow_private
+            ftp.set_pasv(True)
             ftp.connect(host, port)
             ftp.login(username, password)
             if isinstance(ftp, ftplib.FTP_TLS):
                 ftp.prot_p()
+        except egress.EgressUnresolvable as unresolved:
+            raise FileError(FileErrorCode.TRANSPORT, str(unresolved), field="host") from None
+        except egress.EgressRefused as refused:
+            raise FileError(FileErrorCode.REFUSED_ADDRESS, str(refused), field="host") from None
         except (OSError, EOFError, ftplib.Error) as error:
             raise _ftp_error(error, "connect") from None
         self.ftp = ftp
@@ -317,6 +392,8 @@ class FtpTransport:
 
 
 def _ftp_error(error: BaseException, action: str, name: str = "") -> FileError:
+    if isinstance(error, FtpBounceRefused):
+        return FileError(FileErrorCode.REFUSED_ADDRESS, f"FTP {action} refused: {error}", file=name)
     return FileError(FileErrorCode.TRANSPORT, f"FTP {action} failed: {type(error).__name__}: {str(error)[:200]}",
                      file=name)
 
@@ -332,8 +409,18 @@ class SftpTransport:
     """
 
     def __init__(self, host: str, *, port: int = 22, username: str, host_key: str, password: str | None = None,
-                 private_key: str | None = None, folder: str = "", timeout: float = 30.0) -> None:
+                 private_key: str | None = None, folder: str = "", timeout: float = 30.0,
+                 allow_private: bool = False) -> None:
         import asyncssh
+
+        # The egress guard: resolve once, refuse what the node may not reach, connect to the vetted
+        # address itself (the host key, not the name, authenticates the server).
+        try:
+            addresses = egress.vetted_addresses(host, port, allow_private=allow_private)
+        except egress.EgressUnresolvable as unresolved:
+            raise FileError(FileErrorCode.TRANSPORT, str(unresolved), field="host") from None
+        except egress.EgressRefused as refused:
+            raise FileError(FileErrorCode.REFUSED_ADDRESS, str(refused), field="host") from None
 
         self.folder = check_folder(folder)
         self.timeout = timeout
@@ -343,9 +430,19 @@ class SftpTransport:
         keys = [self._key(asyncssh.import_private_key, private_key, "private_key")] if private_key else None
 
         async def connect() -> tuple[Any, Any]:
-            conn = await asyncssh.connect(host, port, username=username, password=password, client_keys=keys,
-                                          known_hosts=(trusted, [], []), connect_timeout=timeout,
-                                          preferred_auth="publickey,password" if keys else "password")
+            last: OSError | None = None
+            for address in addresses:
+                try:
+                    conn = await asyncssh.connect(
+                        address, port, username=username, password=password, client_keys=keys,
+                        known_hosts=(trusted, [], []), connect_timeout=timeout,
+                        preferred_auth="publickey,password" if keys else "password")
+                    break
+                except OSError as error:  # refused or unreachable: try the host's next address
+                    last = error
+            else:
+                assert last is not None
+                raise last
             return conn, await conn.start_sftp_client()
 
         try:

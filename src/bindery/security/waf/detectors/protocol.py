@@ -84,8 +84,9 @@ def check_request(request: WafRequest, paranoia: int) -> list[Finding]:
         found.append(("protocol-version", F, C, f"HTTP version {request.http_version[:20]} not allowed"))
     if len(request.path) + len(request.query_string) > MAX_URI:
         found.append(("protocol-uri-length", F, C, "URI too long"))
+    headers = request.headers_by_name
     for name in SINGLE_HEADERS:
-        if request.header_count(name) > 1:
+        if len(headers.get(name, ())) > 1:
             found.append((f"protocol-duplicate-{name}", F, C, f"{name} header sent more than once"))
     if paranoia >= 2 and request.header("host") is None:  # Django refuses unknown hosts itself
         found.append(("protocol-missing-host", F, Severity.NOTICE, "no Host header"))
