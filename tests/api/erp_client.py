@@ -12,9 +12,11 @@ import html
 import json
 import ssl
 import sys
-import xml.etree.ElementTree as ET
 
+import defusedxml.ElementTree as ET
 import httpx
+
+APOSTROPHE = "\u2019"  # a typographic apostrophe, as ERPs store "O'Brien"
 
 
 def _escape(text: str) -> str:
@@ -24,10 +26,12 @@ def _escape(text: str) -> str:
 def catalogue(count: int) -> bytes:
     parts = ['<?xml version="1.0" encoding="UTF-8"?>\n<bindCommerceProducts Mode="full">\n  <Products>\n']
     for n in range(count):
+        title = f"Tazza caffè n. {n} — O{APOSTROPHE}Brien & Co"
         parts.append(
             f"    <Product>\n      <Code>{_escape(f'ERP-{n:06d}')}</Code>\n"
-            f"      <Title>{_escape(f'Tazza caffè n. {n} — O’Brien & Co')}</Title>\n"
-            f"      <DescriptionHtml>{_escape(f'<p>Porcellana <b>bianca</b>, {n % 7 + 1} pezzi</p>')}</DescriptionHtml>\n"
+            f"      <Title>{_escape(title)}</Title>\n"
+            f"      <DescriptionHtml>{_escape(f'<p>Porcellana <b>bianca</b>, {n % 7 + 1} pezzi</p>')}"
+            "</DescriptionHtml>\n"
             "      <Language>IT</Language>\n      <BarcodeKind>EAN</BarcodeKind>\n"
             f"      <Prices><Price><ListCode>retail</ListCode><Currency>EUR</Currency><Vat>0.22</Vat>"
             f"<NetPrice>{10 + n % 50}.5</NetPrice><GrossPrice>{(10 + n % 50 + 0.5) * 1.22:.2f}</GrossPrice>"
