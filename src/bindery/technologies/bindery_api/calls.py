@@ -70,7 +70,8 @@ def export_orders_call(call: Call, config: ExportOrdersConfig, fmt: OrderFormat)
     """Up to ``max_orders`` orders in the chosen format; with export-once, remembered as exported."""
     connector = call.connector
     with transaction.atomic(using=HOST):
-        orders = list(selected_orders(connector, config)[: config.max_orders])
+        orders = list(selected_orders(connector, config).select_related("customer", "status", "payment_method")
+                      [: config.max_orders])
         if fmt is OrderFormat.XML:
             body = "".join(iter_orders_xml(orders, len(orders)))
         elif fmt is OrderFormat.CSV:
