@@ -11,6 +11,7 @@ from django.http import HttpRequest
 
 from bindery.accounts.models import AccountEvent, User
 from bindery.control.actors import actor_label
+from bindery.security.client_ip import client_ip as resolve_client_ip
 
 logger = logging.getLogger("bindery.accounts.activity")
 
@@ -40,10 +41,10 @@ class EventKind(StrEnum):
 
 
 def client_ip(request: HttpRequest | None) -> str | None:
-    """Return the socket peer's address (proxies are resolved by the request middleware)."""
+    """Return the client's address (through trusted proxies only: bindery.security.client_ip)."""
     if request is None:
         return None
-    return request.META.get("REMOTE_ADDR") or None
+    return resolve_client_ip(request) or None
 
 
 def record_event(tenant_id: uuid.UUID, kind: EventKind | str, *, actor: Any, user: User | None = None,

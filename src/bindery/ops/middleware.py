@@ -12,6 +12,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from bindery.ops.logs import correlation_id
+from bindery.security.client_ip import client_ip
 
 logger = logging.getLogger("bindery.request")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -50,7 +51,7 @@ class RequestLogMiddleware:
                     "status": status,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                     "user_id": str(user.pk) if user is not None and user.is_authenticated else None,
-                    "client_ip": request.META.get("REMOTE_ADDR"),
+                    "client_ip": client_ip(request),
                 },
             )
             correlation_id.reset(token)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 
 from bindery.privacy.models import AccessAction
+from bindery.security.client_ip import client_ip
 
 # (path pattern, action). Paths are matched from the start; a named group "id" is the object.
 PERSONAL_DATA_ROUTES: list[tuple[re.Pattern[str], str]] = [
@@ -67,5 +68,5 @@ class PersonalDataAuditMiddleware:
                     purpose = request.META.get(PURPOSE_HEADER, "").strip()[:200] or DEFAULT_PURPOSE[action]
                     tenant, actor = who
                     record_access(tenant, actor, action, request.path, object_id=object_id,  # type: ignore[arg-type]
-                                  purpose=purpose, ip=request.META.get("REMOTE_ADDR"))
+                                  purpose=purpose, ip=client_ip(request))
         return response

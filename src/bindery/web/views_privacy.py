@@ -21,6 +21,7 @@ from bindery.accounts.permissions import Access, Area, require_permission
 from bindery.accounts.sessions import sudo_required
 from bindery.privacy.models import AccessAction, PersonalDataAccess
 from bindery.privacy.subjects import Subject, SubjectError, erase_subject, export_as_csv, export_subject
+from bindery.security.client_ip import client_ip
 
 LOG_ROWS = 200
 
@@ -94,7 +95,7 @@ def privacy_export(request: HttpRequest) -> HttpResponse:
         form.add_error("email", str(exc))
         return _page(request, user, export_form=form, status=400)
     result = export_subject(user.tenant, subject, actor=user, purpose=form.cleaned_data["purpose"],
-                            ip=request.META.get("REMOTE_ADDR"))
+                            ip=client_ip(request))
     if form.cleaned_data["format"] == "csv":
         response = HttpResponse(export_as_csv(result), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="subject-export.csv"'
@@ -115,7 +116,7 @@ def privacy_erase(request: HttpRequest) -> HttpResponse:
         return _page(request, user, erase_form=form, status=400)
     try:
         record = erase_subject(user.tenant, Subject.parse(form.cleaned_data["email"]), actor=user,
-                               reason=form.cleaned_data["reason"], ip=request.META.get("REMOTE_ADDR"))
+                               reason=form.cleaned_data["reason"], ip=client_ip(request))
     except SubjectError as exc:
         form.add_error(None, str(exc))
         return _page(request, user, erase_form=form, status=400)

@@ -20,6 +20,7 @@ from bindery.api.routes.sales_common import READ_ERRORS, WRITE_ERRORS, sales_aut
 from bindery.privacy.audit import PURPOSE_HEADER
 from bindery.privacy.models import PersonalDataAccess
 from bindery.privacy.subjects import Subject, SubjectError, erase_subject, export_as_csv, export_subject
+from bindery.security.client_ip import client_ip
 
 READ = "privacy:read"
 WRITE = "privacy:write"
@@ -83,7 +84,7 @@ def _subject(payload: SubjectIn) -> Subject:
                          "appears); `format: csv` answers text/csv. Recorded in the access log.")
 def export(request: HttpRequest, payload: ExportIn) -> Any:
     result = export_subject(request.tenant, _subject(payload), actor=request.auth,  # type: ignore[attr-defined]
-                            purpose=payload.purpose, ip=request.META.get("REMOTE_ADDR"))
+                            purpose=payload.purpose, ip=client_ip(request))
     if payload.format == "csv":
         response = HttpResponse(export_as_csv(result), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="subject-export.csv"'
@@ -98,7 +99,7 @@ def export(request: HttpRequest, payload: ExportIn) -> Any:
 def erase(request: HttpRequest, payload: EraseIn) -> dict[str, Any]:
     try:
         record = erase_subject(request.tenant, _subject(payload), actor=request.auth,  # type: ignore[attr-defined]
-                               reason=payload.reason, ip=request.META.get("REMOTE_ADDR"))
+                               reason=payload.reason, ip=client_ip(request))
     except SubjectError as exc:
         raise ApiError(422, ApiErrorCode.INVALID, str(exc)) from None
     return {"journal_id": record.pk, "rows_erased": record.rows_erased}
