@@ -237,6 +237,7 @@ BINDERY_TECHNOLOGIES = [
     "bindery.technologies.hub",
     "bindery.technologies.files",
     "bindery.technologies.web_server",
+    "bindery.technologies.woocommerce",
 ]
 
 # Local-folder nodes of the files technology are confined to <VAR_DIR>/files/<tenant id>/.
