@@ -31,7 +31,7 @@ from bindery.sales.access import access_order_by_channel_number
 from bindery.sales.actions import do_add_shipment
 from bindery.sales.models import Customer, Order
 from bindery.security import envelope
-from tests.fakes.woocommerce import KEY, SECRET, FakeWoo, fake_woocommerce
+from tests.fakes.woocommerce import KEY, SECRET, FakeWoo, WooError, fake_woocommerce
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -80,6 +80,10 @@ def products(tenant: LocalTenant, count: int, *, start: int = 0, qty: int = 10) 
 PUBLISH = {"price_list": "retail"}
 
 
+def log_of(tenant: LocalTenant, run: Run) -> list[str]:
+    return list(RunLogLine.objects.for_tenant(tenant).filter(run=run).values_list("message", flat=True))
+
+
 def test_publish_creates_in_batches_of_100_then_updates_without_duplicates(catalog: LocalTenant,
                                                                             shop: FakeWoo) -> None:
     products(catalog, 150)
@@ -123,13 +127,15 @@ def test_variable_products_publish_their_variations(catalog: LocalTenant, shop: 
     first = run_now(connector)
     assert first.status == RunStatus.SUCCEEDED, first.error
     parent = shop.product_by_sku("SHIRT")
-    assert parent is not None and parent["type"] == "variable"
+    assert parent is not None
+    assert parent["type"] == "variable"
     assert parent["attributes"] == [{"name": "Size", "options": ["M", "S"], "variation": True, "visible": True}]
     variations = shop.variations[parent["id"]]
     assert sorted((v["sku"], v["regular_price"], v["stock_quantity"], v["attributes"][0]["option"])
                   for v in variations.values()) == [("SHIRT-M", "24.40", 4, "M"), ("SHIRT-S", "24.40", 4, "S")]
     run_now(connector)
-    assert len(shop.variations[parent["id"]]) == 2 and len(shop.products) == 1
+    assert len(shop.variations[parent["id"]]) == 2
+    assert len(shop.products) == 1
 
 
 def test_quantity_only_sends_stock_of_published_products_and_creates_nothing(catalog: LocalTenant,
@@ -146,7 +152,8 @@ def test_quantity_only_sends_stock_of_published_products_and_creates_nothing(cat
     assert run.status == RunStatus.SUCCEEDED, run.error
     assert (run.updated_count, run.skipped_count, run.created_count) == (2, 1, 0)
     p0 = shop.product_by_sku("P0000")
-    assert p0 is not None and (p0["stock_quantity"], p0["name"]) == (3, "Product 0")
+    assert p0 is not None
+    assert (p0["stock_quantity"], p0["name"]) == (3, "Product 0")
     assert shop.product_by_sku("P0005") is None
     assert [r for r in shop.requests[before:] if r[0] == "GET"] == []  # no lookups in quantity-only mode
 
@@ -183,7 +190,8 @@ def test_wrong_credentials_fail_the_run_without_showing_them(tenant: LocalTenant
     run = run_now(do_create_connector(tenant, "orders", node, "order_download", actor="test"))
     assert run.status == RunStatus.FAILED
     assert "HTTP 401 woocommerce_rest_cannot_view" in run.error
-    assert wrong not in run.error and KEY not in run.error
+    assert wrong not in run.error
+    assert KEY not in run.error
 
 
 # --- orders ---------------------------------------------------------------------------------------
@@ -230,7 +238,7 @@ def test_orders_changed_while_paging_are_not_skipped(catalog: LocalTenant, shop:
     assert run.status == RunStatus.SUCCEEDED, run.error
     numbers = set(Order.objects.for_tenant(catalog).values_list("channel_order_number", flat=True))
     assert numbers == {str(o["id"]) for o in placed}
-    assert any("changed while paging" in line for line in RunLogLine.objects.for_tenant(catalog).filter(run=run).values_list("message", flat=True))
+    assert any("changed while paging" in line for line in log_of(catalog, run))
 
 
 def test_differential_download_asks_for_orders_modified_after_the_watermark(catalog: LocalTenant,
@@ -240,7 +248,8 @@ def test_differential_download_asks_for_orders_modified_after_the_watermark(cata
                                     config={"overlap_seconds": 0}, actor="test")
     assert run_now(connector).created_count == 1
     second = run_now(connector)
-    assert second.read_count <= 1 and second.created_count == 0
+    assert second.read_count <= 1
+    assert second.created_count == 0
     assert second.differential_since is not None
 
 
@@ -252,8 +261,10 @@ def test_429_and_503_bursts_are_retried(catalog: LocalTenant, shop: FakeWoo) -> 
     run = run_now(do_create_connector(catalog, "orders", node, "order_download", actor="test"))
     assert run.status == RunStatus.SUCCEEDED, run.error
     assert run.created_count == 1
-    retries = [m for m in RunLogLine.objects.for_tenant(catalog).filter(run=run).values_list("message", flat=True) if "retry" in m]
-    assert len(retries) == 4 and "HTTP 429" in retries[0] and "HTTP 503" in retries[2]
+    retries = [m for m in log_of(catalog, run) if "retry" in m]
+    assert len(retries) == 4
+    assert "HTTP 429" in retries[0]
+    assert "HTTP 503" in retries[2]
 
 
 def test_exhausted_retries_fail_the_run_and_a_rerun_duplicates_nothing(catalog: LocalTenant, shop: FakeWoo) -> None:
@@ -261,61 +272,48 @@ def test_exhausted_retries_fail_the_run_and_a_rerun_duplicates_nothing(catalog: 
     node = woo_node(catalog, shop, retry_attempts=2)
     connector = do_create_connector(catalog, "publish", node, "product_publish", config=PUBLISH, actor="test")
     original = shop._batch
+    state = {"broken": False}
 
-    def flaky_batch(body: Any, create: Any, update: Any) -> Any:
-        answer = original(body, create, update)  # the shop applies the batch ...
-        if shop.on_orders_page is None and len(shop.products) > 100:
-            shop.fail(500, 2)  # ... then breaks before answering the next ones
-            shop.on_orders_page = lambda fake, page: None
+    def second_batch_breaks(body: Any, create: Any, update: Any) -> Any:
+        answer = original(body, create, update)
+        if not state["broken"]:  # the first batch is in; the shop falls over for the next two requests
+            state["broken"] = True
+            shop.fail(503, 2)
         return answer
 
-    shop._batch = flaky_batch  # type: ignore[method-assign]
-    shop.fail(503, 2)  # first: the first batch request fails twice: all attempts used
+    shop._batch = second_batch_breaks  # type: ignore[method-assign]
     failed = run_now(connector)
     assert failed.status == RunStatus.FAILED
-    assert "HTTP 503" in failed.error and "after 2 attempts" in failed.error
-    assert len(shop.products) == 0
+    assert "HTTP 503" in failed.error
+    assert "after 2 attempts" in failed.error
+    assert len(shop.products) == 100
     rerun = run_now(connector)
     assert rerun.status == RunStatus.SUCCEEDED, rerun.error
+    assert (rerun.created_count, rerun.updated_count) == (20, 100)
     assert len(shop.products) == 120
     assert len({p["sku"] for p in shop.products.values()}) == 120
 
 
 def test_a_batch_applied_but_not_acknowledged_is_not_duplicated_on_rerun(catalog: LocalTenant,
                                                                          shop: FakeWoo) -> None:
+    """The shop saves the batch, then answers 500: the rerun finds the products by SKU and binds them."""
     products(catalog, 30)
     node = woo_node(catalog, shop, retry_attempts=1)
     connector = do_create_connector(catalog, "publish", node, "product_publish", config=PUBLISH, actor="test")
-    original = shop.handle
-
-    def lose_answer(method: str, path: str, query: dict[str, str], body: Any) -> Any:
-        answer = original(method, path, query, body)
-        if path.endswith("/products/batch") and shop.handle is lose_answer:
-            shop.handle = original  # type: ignore[method-assign]
-            shop.fail(502)  # the next answer is lost; the shop created the products anyway
-            raise ConnectionError
-        return answer
-
-    shop.handle = lose_answer  # type: ignore[method-assign]
-    with pytest.raises(ConnectionError):
-        shop.handle("POST", "/wp-json/wc/v3/products/batch", {}, {"create": [{"sku": "ZZ"}]})
-    shop.faults.clear()
-    # The real scenario: the shop creates products, the answer is a 500 after the write.
-    shop.products.clear()
-    original_batch = shop._batch
+    original = shop._batch
     state = {"broken": True}
 
     def applied_then_500(body: Any, create: Any, update: Any) -> Any:
-        result = original_batch(body, create, update)
+        result = original(body, create, update)
         if state["broken"]:
             state["broken"] = False
-            from tests.fakes.woocommerce import WooError
             raise WooError(500, "internal_server_error", "The shop timed out after saving.")
         return result
 
     shop._batch = applied_then_500  # type: ignore[method-assign]
     failed = run_now(connector)
-    assert failed.status == RunStatus.FAILED and "HTTP 500" in failed.error
+    assert failed.status == RunStatus.FAILED
+    assert "HTTP 500" in failed.error
     assert len(shop.products) == 30  # written remotely, unknown to us
     rerun = run_now(connector)
     assert rerun.status == RunStatus.SUCCEEDED, rerun.error
@@ -360,4 +358,5 @@ def test_shipments_are_uploaded_once_with_status_and_tracking(catalog: LocalTena
     # A second parcel is sent on the next run, and only it.
     do_add_shipment(order, carrier="BRT", tracking_number="BRT999", actor="test")
     third = run_now(upload)
-    assert third.updated_count == 1 and len(shop.notes[placed["id"]]) == 2
+    assert third.updated_count == 1
+    assert len(shop.notes[placed["id"]]) == 2
