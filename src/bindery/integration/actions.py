@@ -494,6 +494,14 @@ def do_record_export(connector: Connector, entity_kind: str, hub_id: uuid.UUID, 
     return ExportReference.objects.for_tenant(connector.tenant_id).filter(pk=row.pk).exists()
 
 
+def do_record_exports(connector: Connector, entity_kind: str, hub_ids: Sequence[uuid.UUID], *,
+                      run: Run | None = None) -> None:
+    """Record many exports at once (one published file); ones already recorded stay as they were."""
+    rows = [ExportReference(tenant_id=connector.tenant_id, connector=connector, entity_kind=entity_kind,
+                            hub_id=hub_id, run=run) for hub_id in hub_ids]
+    ExportReference.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)
+
+
 def do_advance_watermark(run: Run, connector: Connector, *, since: dt.datetime, fingerprint: str) -> None:
     """Set the connector's watermark; call only inside the transaction that marks the run succeeded."""
     Watermark.objects.for_tenant(connector.tenant_id).update_or_create(
