@@ -68,10 +68,11 @@ def test_erp_to_shop_to_erp(tenant: LocalTenant, tmp_path: Path) -> None:
     with sftp_server(sftp_root) as sftp, ftp_server(ftp_root) as ftp, fake_woocommerce() as shop:
         erp_in = do_create_node(tenant, "erp sftp", "files", settings={
             "protocol": "sftp", "host": "127.0.0.1", "port": sftp.port, "username": USER, "folder": "in",
-            "host_key": sftp.host_key, "timeout": 60}, credentials={"password": PASSWORD}, actor="test")
+            "host_key": sftp.host_key, "timeout": 60, "allow_private": True}, credentials={"password": PASSWORD},
+            actor="test")
         erp_out = do_create_node(tenant, "erp ftp", "files", settings={
             "protocol": "ftp", "host": "127.0.0.1", "port": ftp.port, "username": USER, "folder": "orders",
-            "timeout": 60}, credentials={"password": PASSWORD}, actor="test")
+            "timeout": 60, "allow_private": True}, credentials={"password": PASSWORD}, actor="test")
         woo = do_create_node(tenant, "shop", "woocommerce", settings={
             "store_url": shop.url, "allow_private": True, "rate_per_second": 100, "max_retry_after": 1},
             credentials={"consumer_key": KEY, "consumer_secret": SECRET}, actor="test")
