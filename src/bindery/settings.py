@@ -210,6 +210,10 @@ LOGGING: dict[str, Any] = {
         "django.request": {"level": "ERROR"},
         "django.server": {"level": "ERROR"},
         "huey": {"level": "WARNING"},
+        # httpx logs every request's full URL at INFO, query string included; remote APIs that
+        # take keys in the query would leak them. bindery.integration.http logs calls itself.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
     },
 }
 
@@ -236,6 +240,7 @@ BINDERY_TECHNOLOGIES = [
     "bindery.technologies.bindery_api",
     "bindery.technologies.logistics",
     "bindery.technologies.legacy_erp",
+    "bindery.technologies.woocommerce",
 ]
 
 # Local-folder nodes of the files technology are confined to <VAR_DIR>/files/<tenant id>/.

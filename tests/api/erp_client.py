@@ -66,7 +66,7 @@ def main(argv: list[str]) -> int:
                     "ShippedTime": "2026:11:29 15:30:00"} for i, key in enumerate(pulls[0])]
         shipped = client.post(setup["shipping_url"], json=entries,
                               headers={"token": setup["wms_token"], "cache-control": "no-cache"})
-        seen["shipping"] = [shipped.status_code, shipped.json()["status"]]
+        seen["shipping"] = [shipped.status_code, shipped.json().get("status", shipped.text[:500])]
     print(json.dumps(seen), flush=True)
     return 0
 

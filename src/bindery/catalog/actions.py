@@ -10,6 +10,9 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -23,6 +26,9 @@ from bindery.catalog.models import (
     PriceList,
     PriceListRelationship,
     Product,
+    StockChangeLog,
+    StockLevel,
+    StockMovement,
     Warehouse,
     WarehouseKind,
 )
@@ -33,6 +39,7 @@ from bindery.catalog.payloads import (
     PriceData,
     ProductData,
     StockData,
+    check_amount,
     check_choice,
     check_currency,
     check_path_key,
@@ -203,3 +210,114 @@ def do_create_price_list(tenant: LocalTenant, name: str, currency: str, *,
     logger.info("price list created", extra={"event": "catalog.price_list_created", "tenant": tenant.slug,
                                              "actor": actor_label(actor)})
     return price_list
+
+
+@dataclass(frozen=True)
+class StockMovementData:
+    """A relative stock change: ``quantity`` is signed (a sale is negative); ``warehouse`` empty =
+    the product's overall availability. ``reference`` names its cause uniquely (an order row)."""
+
+    reference: str
+    sku: str
+    quantity: Amount
+    warehouse: str = ""
+
+
+class MovementOutcome(StrEnum):
+    APPLIED = "applied"
+    ALREADY_APPLIED = "already_applied"
+    UNKNOWN_SKU = "unknown_sku"
+    UNKNOWN_WAREHOUSE = "unknown_warehouse"
+
+
+_MOVEMENT_ATTEMPTS = 3
+
+
+def do_apply_stock_movements(tenant: LocalTenant, movements: Sequence[StockMovementData], *,
+                             actor: Any) -> list[MovementOutcome]:
+    """Apply relative stock changes, each exactly once by its reference; return one outcome per item.
+
+    In one transaction: references already recorded are skipped, products and stock rows are
+    locked, quantities change by the given amounts (stock may go negative: an oversell must stay
+    visible), each change is logged and bumps the product's ``modified_at`` (so differential
+    publishes send the new quantity), and the references are recorded. The unique reference
+    decides races: a concurrent download applying the same row makes this transaction fail and
+    retry, and the retry finds the reference recorded.
+    """
+    cleaned = []
+    for index, item in enumerate(movements):
+        reference = check_text(item.reference, f"[{index}].reference", max_length=200, required=True)
+        sku = check_text(item.sku, f"[{index}].sku", max_length=100, required=True)
+        warehouse = check_text(item.warehouse, f"[{index}].warehouse", max_length=100)
+        quantity = check_amount(item.quantity, f"[{index}].quantity", negative_ok=True)
+        cleaned.append((reference, sku, warehouse, quantity))
+    if len({c[0] for c in cleaned}) != len(cleaned):
+        raise CatalogError(CatalogErrorCode.INVALID_VALUE, "a reference appears twice in one call", field="reference")
+    cause = actor_label(actor)[:100]
+    for attempt in range(1, _MOVEMENT_ATTEMPTS + 1):
+        try:
+            with transaction.atomic(using=HOST):
+                return _apply_movements(tenant, cleaned, cause)
+        except IntegrityError:
+            if attempt == _MOVEMENT_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _apply_movements(tenant: LocalTenant, cleaned: list[tuple[str, str, str, Decimal]],
+                     cause: str) -> list[MovementOutcome]:
+    done = set(StockMovement.objects.for_tenant(tenant).filter(
+        reference__in=[c[0] for c in cleaned]).values_list("reference", flat=True))
+    products = {p.sku: p for p in Product.objects.for_tenant(tenant).select_for_update().filter(
+        sku__in={c[1] for c in cleaned if c[0] not in done}).order_by("pk")}
+    warehouses = {w.key: w for w in Warehouse.objects.for_tenant(tenant).filter(
+        key__in={c[2] for c in cleaned if c[2]})}
+    levels = {(lvl.product_id, lvl.warehouse_id): lvl for lvl in StockLevel.objects.for_tenant(tenant)
+              .select_for_update().filter(product__in=list(products.values()),
+                                          warehouse__in=list(warehouses.values())).order_by("pk")}
+    now = timezone.now()
+    outcomes: list[MovementOutcome] = []
+    records: list[StockMovement] = []
+    logs: list[StockChangeLog] = []
+    touched: dict[Any, Product] = {}
+    for reference, sku, warehouse_key, quantity in cleaned:
+        if reference in done:
+            outcomes.append(MovementOutcome.ALREADY_APPLIED)
+            continue
+        product = products.get(sku)
+        if product is None:
+            outcomes.append(MovementOutcome.UNKNOWN_SKU)
+            continue
+        warehouse = warehouses.get(warehouse_key) if warehouse_key else None
+        if warehouse_key and warehouse is None:
+            outcomes.append(MovementOutcome.UNKNOWN_WAREHOUSE)
+            continue
+        if warehouse is None:
+            old = product.quantity_available
+            product.quantity_available = old + quantity
+            new = product.quantity_available
+        else:
+            level = levels.get((product.pk, warehouse.pk))
+            if level is None:
+                level = StockLevel(tenant=tenant, product=product, warehouse=warehouse, quantity=Decimal(0))
+                levels[(product.pk, warehouse.pk)] = level
+            old = level.quantity
+            level.quantity = old + quantity
+            new = level.quantity
+            level.modified_at = now
+            level.save()
+        logs.append(StockChangeLog(tenant=tenant, sku=product.sku, product=product, warehouse=warehouse,
+                                   warehouse_key=warehouse_key, old_quantity=old, new_quantity=new, cause=cause))
+        records.append(StockMovement(tenant=tenant, reference=reference, sku=sku, warehouse_key=warehouse_key,
+                                     quantity=quantity))
+        product.modified_at = now
+        touched[product.pk] = product
+        outcomes.append(MovementOutcome.APPLIED)
+    if touched:
+        Product.objects.for_tenant(tenant).bulk_update(list(touched.values()), ["quantity_available", "modified_at"])
+    StockChangeLog.objects.bulk_create(logs)
+    StockMovement.objects.bulk_create(records)
+    if records:
+        logger.info("stock movements applied", extra={"event": "catalog.stock_movements", "tenant": tenant.slug,
+                                                      "applied": len(records), "actor": cause})
+    return outcomes

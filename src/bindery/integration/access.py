@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from typing import TypeVar
+from typing import Any, TypeVar
+
+from django.db.models import QuerySet
 
 from bindery.control.models import LocalTenant
 from bindery.control.tenancy import TenantOwnedModel
 from bindery.integration.errors import NotFound
-from bindery.integration.models import Connector, Node, Procedure, Run
+from bindery.integration.models import Connector, ExportReference, Node, Procedure, Run
 
 M = TypeVar("M", bound=TenantOwnedModel)
 
@@ -75,3 +77,9 @@ def access_procedure_by_ref(tenant: LocalTenant, ref: str) -> Procedure:
     if pk:
         return access_procedure_by_id(tenant, pk, for_write=False)
     return _by_name(Procedure, tenant, ref, what="procedure")
+
+
+def exported_ids(connector: Connector, entity_kind: str) -> QuerySet[Any]:
+    """Hub ids this connector exported already (a subquery for "not yet exported")."""
+    return ExportReference.objects.for_tenant(connector.tenant_id).filter(
+        connector=connector, entity_kind=entity_kind).values("hub_id")

@@ -26,6 +26,7 @@ from bindery.integration.errors import FieldError, IntegrationError, Integration
 from bindery.integration.models import (
     Binding,
     Connector,
+    ExportReference,
     LogLevel,
     Node,
     Procedure,
@@ -488,6 +489,25 @@ def do_bind_many(node: Node, entity_kind: str, pairs: Sequence[tuple[str, uuid.U
     good = [external_id for external_id in wanted if external_id not in conflicts]
     scope.filter(external_id__in=good).update(synced_at=now)
     return conflicts
+
+
+def do_record_export(connector: Connector, entity_kind: str, hub_id: uuid.UUID, *, run: Run | None = None) -> bool:
+    """Record that ``connector`` exported this object ("export once"); return False if it already had.
+
+    The unique constraint decides a race between two runs: the second insert does nothing.
+    """
+    row = ExportReference(tenant_id=connector.tenant_id, connector=connector, entity_kind=entity_kind,
+                          hub_id=hub_id, run=run)
+    ExportReference.objects.bulk_create([row], ignore_conflicts=True)
+    return ExportReference.objects.for_tenant(connector.tenant_id).filter(pk=row.pk).exists()
+
+
+def do_record_exports(connector: Connector, entity_kind: str, hub_ids: Sequence[uuid.UUID], *,
+                      run: Run | None = None) -> None:
+    """Record many exports at once (one published file); ones already recorded stay as they were."""
+    rows = [ExportReference(tenant_id=connector.tenant_id, connector=connector, entity_kind=entity_kind,
+                            hub_id=hub_id, run=run) for hub_id in hub_ids]
+    ExportReference.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)
 
 
 def do_advance_watermark(run: Run, connector: Connector, *, since: dt.datetime, fingerprint: str) -> None:

@@ -34,7 +34,8 @@ def process_webhook_job(event_id: str) -> None:
 
     from bindery.integration.webhooks import process_event
 
-    close_old_connections()
+    if not huey.immediate:  # inline (tests, embedded): the caller's connection is in use
+        close_old_connections()
     try:
         process_event(uuid.UUID(event_id))
     finally:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db.models import Model, Value
@@ -110,3 +110,10 @@ def orders_for_export(tenant: TenantRef, *, modified_since: datetime | None) -> 
     if modified_since is not None:
         qs = qs.filter(modified_at__gte=modified_since)
     return qs.order_by("modified_at", "pk")
+
+
+def shipments_to_upload(tenant: TenantRef, *, origin_node_id: uuid.UUID, exclude_ids: Iterable[uuid.UUID] | Any
+                        ) -> TenantQuerySet:
+    """Shipments of the orders downloaded from ``origin_node_id``, except ``exclude_ids`` (already sent)."""
+    return (Shipment.objects.for_tenant(tenant).filter(order__origin_node_id=origin_node_id)
+            .exclude(pk__in=exclude_ids).order_by("created_at", "pk"))

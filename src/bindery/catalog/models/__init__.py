@@ -29,7 +29,14 @@ from bindery.catalog.models.products import (
     ProductImage,
     WeightUnit,
 )
-from bindery.catalog.models.stock import QuantityRule, QuantityRuleMode, StockLevel, Warehouse, WarehouseKind
+from bindery.catalog.models.stock import (
+    QuantityRule,
+    QuantityRuleMode,
+    StockLevel,
+    StockMovement,
+    Warehouse,
+    WarehouseKind,
+)
 
 __all__ = [
     "Attribute",
@@ -55,6 +62,7 @@ __all__ = [
     "Rounding",
     "StockChangeLog",
     "StockLevel",
+    "StockMovement",
     "Warehouse",
     "WarehouseKind",
     "WeightUnit",

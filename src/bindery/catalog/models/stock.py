@@ -48,6 +48,24 @@ class StockLevel(BulkTenantRow):
         indexes = tenant_indexes("cat_stock")
 
 
+class StockMovement(BulkTenantRow):
+    """A relative stock change applied once: ``reference`` (e.g. an order row on a channel) is unique.
+
+    Downloads repeat (overlapping cursors, retried runs, an order modified on the shop); the
+    unique reference makes the decrement of one order row happen exactly once whatever repeats.
+    """
+
+    reference = models.CharField(max_length=200)
+    sku = models.CharField(max_length=100)
+    warehouse_key = models.CharField(max_length=100, blank=True)
+    quantity = amount_field(help_text="signed change: negative for a sale")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "reference"], name="catalog_stock_movement_once"),
+        ]
+
+
 class QuantityRuleMode(models.TextChoices):
     AS_IS = "as_is", "as is"
     CAPPED = "capped", "at most value"

@@ -13,7 +13,8 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 
-from bindery.integration.actions import read_node_credentials
+from bindery.integration.access import exported_ids
+from bindery.integration.actions import do_record_exports, read_node_credentials
 from bindery.integration.delta import changed_products
 from bindery.integration.errors import IntegrationError, IntegrationErrorCode
 from bindery.integration.models import Node
@@ -187,12 +188,17 @@ def run_order_export(ctx: RunContext) -> None:
     config = ExportConnectorConfig.model_validate(ctx.config)
     with tempfile.TemporaryDirectory(prefix="bindery-files-") as spool:
         local = Path(spool) / "orders"
-        result = export_orders(ctx.tenant, local, config.format, delimiter=config.delimiter,
-                               orders=orders_for_export(ctx.tenant, modified_since=ctx.since),
+        # Export once: orders this connector exported before are left out (an export reference
+        # each, written after the file is published; deleting one re-exports that order).
+        orders = orders_for_export(ctx.tenant, modified_since=ctx.since).exclude(
+            pk__in=exported_ids(ctx.connector, "order"))
+        result = export_orders(ctx.tenant, local, config.format, delimiter=config.delimiter, orders=orders,
                                progress=lambda done, total: ctx.checkpoint(done=done, total=total))
         ctx.count(read=result.count)
         if result.count:
             _publish(ctx, local, export_file_name(config.file_prefix, config.format))
+            if not ctx.simulate:
+                do_record_exports(ctx.connector, "order", result.ids, run=ctx.run)
         else:
             ctx.log("No orders to export.")
 

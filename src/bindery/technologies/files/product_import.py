@@ -30,7 +30,7 @@ from bindery.catalog.payloads import ProductData, check_product
 from bindery.catalog.upsert import Outcome
 from bindery.control.models import LocalTenant
 from bindery.technologies.files.errors import FileError, FileErrorCode
-from bindery.technologies.files.mapping import RowError, map_record, matches, row_error_to_file_error
+from bindery.technologies.files.mapping import RowError, compile_mapping, matches, row_error_to_file_error
 from bindery.technologies.files.readers import read_records
 from bindery.technologies.files.schemas import ProductImportConfig, check_config
 
@@ -101,6 +101,7 @@ def import_products(tenant: LocalTenant, path: Path, config: ProductImportConfig
     seen: dict[str, str] = {}
     batch: list[tuple[str, ProductData]] = []
     mapping = clean.mapping
+    map_record = compile_mapping(mapping)
 
     def flush() -> None:
         if simulate:
@@ -120,7 +121,7 @@ def import_products(tenant: LocalTenant, path: Path, config: ProductImportConfig
             result.skipped += 1
             continue
         try:
-            data = map_record(mapping, record.values)
+            data = map_record(record.values)
         except RowError as error:
             result.add_error(_from_file_error(row_error_to_file_error(error, file=name, location=record.location),
                                               record.location, ""))
