@@ -60,3 +60,40 @@ def do_raise_backup_alert(database: str, kind: AlertKind, message: str, *,
 def do_resolve_backup_alerts(database: str, kinds: list[AlertKind], *, now: dt.datetime | None = None) -> int:
     return BackupAlert.objects.filter(database=database, kind__in=kinds, resolved_at__isnull=True).update(
         resolved_at=now or timezone.now())
+
+
+class SnapshotAccessError(ValueError):
+    """Snapshot access settings that cannot be saved; the message says why."""
+
+
+def do_set_snapshot_access(host: Any, *, cidrs: list[str], new_token: bool = False, off: bool = False,
+                           actor: Any) -> str | None:
+    """Set who may pull ``host``'s snapshot; return a new token (shown once) when one was made.
+
+    Only the token's keyed hash is stored. The first call makes a token; later calls keep it
+    unless ``new_token``. ``off`` forgets both token and addresses.
+    """
+    import secrets
+
+    from bindery.backups.snapshot_endpoint import parse_cidrs, token_hash
+
+    token = None
+    if off:
+        host.snapshot_token_hash, host.snapshot_allowed_cidrs = "", []
+    else:
+        try:
+            allowed = parse_cidrs(cidrs)
+        except ValueError as exc:
+            raise SnapshotAccessError(str(exc)) from None
+        if not allowed:
+            raise SnapshotAccessError("give at least one --allow address or CIDR (the backup site's)")
+        host.snapshot_allowed_cidrs = allowed
+        if new_token or not host.snapshot_token_hash:
+            token = secrets.token_urlsafe(32)
+            host.snapshot_token_hash = token_hash(token)
+    with transaction.atomic(using=CONTROL):
+        host.save(update_fields=["snapshot_token_hash", "snapshot_allowed_cidrs"])
+    logger.info("snapshot access set", extra={"event": "backup.snapshot_access", "host": host.name, "off": off,
+                                               "new_token": token is not None, "cidrs": host.snapshot_allowed_cidrs,
+                                               "actor": str(actor)})
+    return token

@@ -153,13 +153,58 @@ def cmd_backup_restore(config: Config, args: argparse.Namespace) -> int:
         except BackupError as exc:
             do_finish_backup_record(record, ok=False, error=str(exc))
             raise _failed(str(exc)) from None
-        do_finish_backup_record(record, ok=result.ok, error="; ".join(result.problems))
+        after: dict[str, int] = {}
+        if result.ok and manifest.database.startswith("host-"):
+            from bindery.backups.restores import after_host_restore
+
+            after = after_host_restore(args.to, manifest.engine)
+        do_finish_backup_record(record, ok=result.ok, error="; ".join(result.problems), detail=after)
     finally:
         target.close()
     if not result.ok:
         raise _failed("restore failed: " + "; ".join(result.problems[:5]))
     _out(f"Restored {manifest.backup_id} ({len(result.row_counts)} tables, {sum(result.row_counts.values())} rows, "
          f"counts match the manifest).")
+    if after:
+        _out(f"Erasure journal replayed: {after['rows_erased_again']} row(s) erased again; "
+             f"{after['purged_tenants_removed']} purged tenant(s) removed ({after['purged_rows_removed']} rows).")
+    return 0
+
+
+def cmd_backup_restore_tenant(config: Config, args: argparse.Namespace) -> int:
+    from bindery.backups.actions import do_finish_backup_record, do_start_backup_record
+    from bindery.backups.models import BackupKind
+    from bindery.backups.repository import BackupError, find_backup
+    from bindery.backups.restores import restore_tenant
+    from bindery.control.models import Host
+
+    host = Host.objects.select_related("datacenter").filter(name=args.to_host).first()
+    if host is None:
+        raise _failed(f"no host '{args.to_host}'")
+    site = _site(config)
+    target = site.open_target()
+    try:
+        try:
+            manifest = find_backup(target, site.ring, args.ref)
+        except BackupError as exc:
+            raise _failed(str(exc)) from None
+        record = do_start_backup_record(manifest.database, BackupKind.RESTORE, backup_id=manifest.backup_id)
+        try:
+            done = restore_tenant(target, site.ring, manifest, args.tenant, host, work_dir=site.work_dir,
+                                  server_url=site.scratch_server(host), actor="cli", progress=_out)
+        except BackupError as exc:
+            do_finish_backup_record(record, ok=False, error=str(exc))
+            raise _failed(str(exc)) from None
+        do_finish_backup_record(record, ok=True, detail={
+            "tenant": done.tenant, "to_host": done.host, "epoch": done.epoch, "rows": done.rows,
+            "rows_erased_again": done.rows_erased_again, "notes": done.notes})
+    finally:
+        target.close()
+    for note in done.notes:
+        _out(f"note: {note}")
+    _out(f"Restored tenant {done.tenant} from {done.backup_id} into {done.host} (epoch {done.epoch}): "
+         f"{len(done.tables)} tables, {done.rows} rows verified; erasure journal replayed, "
+         f"{done.rows_erased_again} row(s) erased again.")
     return 0
 
 
@@ -244,6 +289,12 @@ def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     q.add_argument("ref", help="a backup id or a database (its newest backup)")
     q.add_argument("--to", required=True, help="a new file path, or postgres://... of an empty database")
     q.set_defaults(func=cmd_backup_restore)
+    q = ps.add_parser("restore-tenant", help="restore one tenant from a host backup into a host, verified, "
+                      "then replay the erasure journal")
+    q.add_argument("ref", help="a host backup id or host-<name> (its newest backup)")
+    q.add_argument("--tenant", required=True, help="the tenant's slug")
+    q.add_argument("--to-host", required=True, help="the host to restore it into (any host)")
+    q.set_defaults(func=cmd_backup_restore_tenant)
     q = ps.add_parser("drill", help="restore into a scratch database and compare row counts with the manifest")
     q.add_argument("ref", nargs="?", default=None, help="a backup id or a database (default: every database)")
     q.set_defaults(func=cmd_backup_drill)

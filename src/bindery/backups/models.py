@@ -73,3 +73,24 @@ class BackupAlert(ControlModel):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.database}"
+
+
+class PurgedTenant(ControlModel):
+    """The backup catalog's index of purged tenants: their backups must never bring them back.
+
+    Written by the tenant purge (:func:`bindery.privacy.purge.do_purge_tenant`). Restoring such a
+    tenant is refused; a whole-host restore deletes their rows afterwards. Stored backups are
+    not rewritten (they are encrypted and append-only); they age out by retention.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    tenant_id = models.UUIDField(unique=True)
+    slug = models.CharField(max_length=63)
+    purged_at = models.DateTimeField()
+    certificate_sha256 = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-purged_at"]
+
+    def __str__(self) -> str:
+        return f"purged {self.slug}"

@@ -70,6 +70,15 @@ class Site:
     def drill_server(self, source_url: str) -> str:
         return self.config.backup_drill_url or source_url
 
+    def scratch_server(self, host: object) -> str | None:
+        """Where a PostgreSQL backup is restored for a tenant restore: the drill server, else the
+        target host's own server (when it is PostgreSQL)."""
+        if self.config.backup_drill_url:
+            return self.config.backup_drill_url
+        name = host.name  # type: ignore[attr-defined]
+        url = self.config.host_db.url if name == settings.BINDERY_HOST_NAME else host.database_url()  # type: ignore[attr-defined]
+        return url if url.startswith(("postgres://", "postgresql://")) else None
+
 
 def site_from_config(config: Config) -> Site:
     ring = load_site_keyring(config.backup_site_key, config.var_dir, master_key=config.master_key)
@@ -78,10 +87,19 @@ def site_from_config(config: Config) -> Site:
                 policy=RetentionPolicy(*config.backup_retention), times=times)
 
 
-def _source(database: str, url: str, host: str) -> Source:
+def _source(database: str, url: str, host: str, *, snapshot_url: str = "", token: str = "",
+            ca_file: str = "") -> Source:
     parsed = parse_database_url(database, url)
+    if parsed.is_sqlite and snapshot_url and token:  # a SQLite host on another machine: its endpoint
+        return Source(database, parsed.engine, snapshot_url, host=host, token=token, ca_file=ca_file)
     location = str(parsed.path) if parsed.is_sqlite else parsed.url
     return Source(database, parsed.engine, location, host=host)
+
+
+def snapshot_url(host: object) -> str:
+    from bindery.backups.snapshot_endpoint import PATH
+
+    return str(host.public_url).rstrip("/") + PATH  # type: ignore[attr-defined]
 
 
 def site_sources(config: Config) -> list[Source]:
@@ -90,9 +108,11 @@ def site_sources(config: Config) -> list[Source]:
 
     sources = [_source("control", config.control_db.url, "")]
     seen = set()
+    tokens = dict(config.backup_snapshot_tokens)
     for host in Host.objects.exclude(state=HostState.RETIRED).order_by("name"):
         url = config.host_db.url if host.name == settings.BINDERY_HOST_NAME else host.database_url()
-        sources.append(_source(f"host-{host.name}", url, host.name))
+        sources.append(_source(f"host-{host.name}", url, host.name, snapshot_url=snapshot_url(host),
+                               token=tokens.get(host.name, ""), ca_file=config.backup_snapshot_ca))
         seen.add(host.name)
     if settings.BINDERY_HOST_NAME not in seen:
         sources.append(_source(f"host-{settings.BINDERY_HOST_NAME}", config.host_db.url, settings.BINDERY_HOST_NAME))

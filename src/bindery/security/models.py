@@ -129,6 +129,7 @@ class SecurityEventKind(models.TextChoices):
     IP_RULE_ADDED = "ip_rule_added", "IP rule added"
     IP_RULE_REMOVED = "ip_rule_removed", "IP rule removed"
     BAN_PROMOTED = "ban_promoted", "Ban promoted to every host"
+    SNAPSHOT_REFUSED = "snapshot_refused", "Backup snapshot request refused"
 
 
 class SecurityEvent(models.Model):
