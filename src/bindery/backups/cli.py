@@ -273,6 +273,21 @@ def cmd_backup_site(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup_override_distance(config: Config, args: argparse.Namespace) -> int:
+    from bindery.backups.actions import do_record_distance_override, do_revoke_distance_override
+
+    if args.revoke:
+        count = do_revoke_distance_override(args.database, actor="cli")
+        _out(f"{args.database}: {count} override(s) revoked; the 500 km rule applies again.")
+        return 0
+    try:
+        do_record_distance_override(args.database, reason=args.reason or "", actor="cli")
+    except ValueError as exc:
+        raise _failed(str(exc)) from None
+    _out(f"{args.database}: override of the 500 km rule recorded (by cli, reason: {args.reason}).")
+    return 0
+
+
 def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     p = add("backup", cmd_backup_list, "Backups of every database: run, list, verify, restore, drill, prune.")
     ps = p.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -295,6 +310,12 @@ def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     q.add_argument("--tenant", required=True, help="the tenant's slug")
     q.add_argument("--to-host", required=True, help="the host to restore it into (any host)")
     q.set_defaults(func=cmd_backup_restore_tenant)
+    q = ps.add_parser("override-distance", help="allow backing up a database from a site under 500 km away "
+                      "(recorded: who, when, why), or --revoke")
+    q.add_argument("database", help="host-<name>")
+    q.add_argument("--reason", default="", help="why (required unless --revoke)")
+    q.add_argument("--revoke", action="store_true")
+    q.set_defaults(func=cmd_backup_override_distance)
     q = ps.add_parser("drill", help="restore into a scratch database and compare row counts with the manifest")
     q.add_argument("ref", nargs="?", default=None, help="a backup id or a database (default: every database)")
     q.set_defaults(func=cmd_backup_drill)

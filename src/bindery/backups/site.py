@@ -24,6 +24,7 @@ from bindery.backups.actions import (
     do_raise_backup_alert,
     do_resolve_backup_alerts,
     do_start_backup_record,
+    send_alert_mails,
 )
 from bindery.backups.models import AlertKind, BackupAlert, BackupKind, BackupRecord, BackupState
 from bindery.backups.repository import (
@@ -155,9 +156,52 @@ def run_verify(site: Site, target: Target, manifest: Manifest, *, now: dt.dateti
     return result.ok
 
 
+def distance_check(site: Site, source: Source) -> dict[str, object]:
+    """The 500 km rule for one database: ``{"km", "allowed", "reason", "override"}``.
+
+    Hosts only (the control database has no datacenter of its own). Not checked when the site's
+    datacenter is not configured or a side lacks coordinates (said in ``reason``); refused when
+    the configured datacenter is unknown, or when closer than 500 km without an active
+    operator override.
+    """
+    from bindery.backups.distance import MIN_DISTANCE_KM, check_site_distance
+    from bindery.backups.models import DistanceOverride
+    from bindery.control.models import Datacenter, Host
+
+    name = site.config.backup_datacenter
+    if not source.host:
+        return {"km": None, "allowed": True, "reason": "no datacenter (control database)", "override": None}
+    if not name:
+        return {"km": None, "allowed": True, "override": None,
+                "reason": "not checked: the site's datacenter (BINDERY_BACKUP_DATACENTER) is not set"}
+    here = Datacenter.objects.filter(name=name).first()
+    if here is None:
+        return {"km": None, "allowed": False, "override": None,
+                "reason": f"the site's datacenter {name!r} is not in the directory"}
+    host = Host.objects.select_related("datacenter").filter(name=source.host).first()
+    there = host.datacenter if host else None
+    if there is None or None in (there.latitude, there.longitude, here.latitude, here.longitude):
+        return {"km": None, "allowed": True, "override": None,
+                "reason": "not checked: a datacenter has no coordinates"}
+    override = DistanceOverride.objects.filter(database=source.database, revoked_at__isnull=True).first()
+    verdict = check_site_distance((float(there.latitude), float(there.longitude)),  # type: ignore[arg-type]
+                                  (float(here.latitude), float(here.longitude)),  # type: ignore[arg-type]
+                                  override=override is not None, minimum_km=MIN_DISTANCE_KM)
+    return {"km": round(verdict.distance_km, 1), "allowed": verdict.allowed, "reason": verdict.reason,
+            "override": ({"by": override.requested_by, "at": override.created_at.isoformat(),
+                          "reason": override.reason} if override and verdict.overridden else None)}
+
+
 def run_backup(site: Site, target: Target, source: Source, *, now: dt.datetime | None = None) -> BackupRecord | None:
     """Back up one database, then verify the new backup; None when another run holds the database."""
     record = do_start_backup_record(source.database, BackupKind.BACKUP, now=now)
+    distance = distance_check(site, source)
+    if not distance["allowed"]:
+        message = f"backup of {source.database} refused: {distance['reason']}"
+        do_finish_backup_record(record, ok=False, error=message, detail={"distance": distance})
+        do_raise_backup_alert(source.database, AlertKind.TOO_CLOSE, message)
+        return record
+    do_resolve_backup_alerts(source.database, [AlertKind.TOO_CLOSE])
     try:
         manifest = create_backup(target, site.ring, source, work_dir=site.work_dir, now=now)
     except BackupBusy:
@@ -169,7 +213,8 @@ def run_backup(site: Site, target: Target, source: Source, *, now: dt.datetime |
         return record
     do_finish_backup_record(record, ok=True, backup_id=manifest.backup_id, snapshot_bytes=manifest.snapshot_size,
                             stored_bytes=manifest.stored_size,
-                            detail={"tables": len(manifest.row_counts), "rows": sum(manifest.row_counts.values())},
+                            detail={"tables": len(manifest.row_counts), "rows": sum(manifest.row_counts.values()),
+                                    "distance": distance},
                             now=max(now, timezone.now()) if now else None)
     do_resolve_backup_alerts(source.database, [AlertKind.BACKUP_FAILED, AlertKind.STALE])
     run_verify(site, target, manifest)
@@ -247,6 +292,7 @@ def site_tick(site: Site, *, now: dt.datetime | None = None,
     finally:
         target.close()
     check_alerts(sources, now=timezone.now())
+    send_alert_mails()  # retries alerts whose mail failed earlier
     return done
 
 
