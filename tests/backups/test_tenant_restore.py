@@ -146,6 +146,14 @@ def test_tenant_restored_into_another_host_is_verified_and_erased_again(install:
     listed = _bindery(env, "backup", "list").stdout
     assert "host-local/" in listed
 
+    # A whole-host restore of the backup taken before the erasure erases the person again too.
+    whole, (marios, annas) = _restore_whole(
+        env, tmp_path, "SELECT count(*) FROM sales_customer WHERE email = 'Mario.Rossi@example.com'",
+        "SELECT count(*) FROM sales_customer WHERE email = 'anna.bianchi@example.com'")
+    assert (marios, annas) == (0, 1)
+    assert "Erasure journal replayed:" in whole
+    assert "0 row(s) erased again" not in whole
+
     # The old host's copy is fenced at the new epoch: it takes no more writes.
     fenced = _bindery(env, "manage", "shell", "-c",
                       "from bindery.control.models import LocalTenant;"
@@ -170,6 +178,15 @@ def test_tenant_restored_into_another_host_is_verified_and_erased_again(install:
     assert refused.returncode == 1
     assert "purged" in refused.stderr
     # ... and a whole-host restore of a backup taken before the purge removes its rows.
+    whole, (left, orders) = _restore_whole(
+        env, tmp_path, "SELECT count(*) FROM control_localtenant WHERE slug = 'acme'",
+        "SELECT count(*) FROM sales_order")
+    assert "1 purged tenant(s) removed" in whole, whole
+    assert (left, orders) == (0, 0)
+
+
+def _restore_whole(env: dict[str, str], tmp_path: Path, *queries: str) -> tuple[str, list[object]]:
+    """``bindery backup restore host-local`` into a new database; return its output and the queries' answers."""
     if _pg_base():
         import psycopg
 
@@ -178,19 +195,16 @@ def test_tenant_restored_into_another_host_is_verified_and_erased_again(install:
         with psycopg.connect(_with_db(base, "postgres"), autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         try:
-            whole = _bindery(env, "backup", "restore", "host-local", "--to", _with_db(base, name)).stdout
+            out = _bindery(env, "backup", "restore", "host-local", "--to", _with_db(base, name)).stdout
             with psycopg.connect(_with_db(base, name)) as conn:
-                left = conn.execute("SELECT count(*) FROM control_localtenant WHERE slug = 'acme'").fetchone()[0]
-                orders = conn.execute("SELECT count(*) FROM sales_order").fetchone()[0]
+                return out, [conn.execute(q).fetchone()[0] for q in queries]  # type: ignore[index]
         finally:
             with psycopg.connect(_with_db(base, "postgres"), autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    else:
-        path = tmp_path / "whole.sqlite3"
-        whole = _bindery(env, "backup", "restore", "host-local", "--to", str(path)).stdout
-        conn = sqlite3.connect(path)
-        left = conn.execute("SELECT count(*) FROM control_localtenant WHERE slug = 'acme'").fetchone()[0]
-        orders = conn.execute("SELECT count(*) FROM sales_order").fetchone()[0]
+    path = tmp_path / f"whole-{uuid.uuid4().hex[:6]}.sqlite3"
+    out = _bindery(env, "backup", "restore", "host-local", "--to", str(path)).stdout
+    conn = sqlite3.connect(path)
+    try:
+        return out, [conn.execute(q).fetchone()[0] for q in queries]
+    finally:
         conn.close()
-    assert "1 purged tenant(s) removed" in whole, whole
-    assert (left, orders) == (0, 0)
