@@ -110,6 +110,19 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("BINDERY_BACKUP_DRILL_DATABASE_URL", "the backed-up database's own server",
              "PostgreSQL server (`postgres://...`, role with CREATEDB) where restore drills create and drop scratch "
              "databases.", secret=True),
+    Variable("BINDERY_BACKUP_SNAPSHOT_TOKENS", "",
+             "Tokens the backup site presents to SQLite hosts' snapshot endpoints (`eu2=TOKEN,eu3=TOKEN`, from "
+             "`bindery hosts snapshot-access`); a host listed here is pulled over HTTPS instead of read directly.",
+             secret=True),
+    Variable("BINDERY_BACKUP_SNAPSHOT_CA", "the system's trust store",
+             "PEM file of the certificate authority (or the certificate itself) the hosts' snapshot endpoints must "
+             "present: pins them."),
+    Variable("BINDERY_BACKUP_DATACENTER", "",
+             "The backup site's own datacenter (a name from `bindery datacenters`): databases less than 500 km away "
+             "are refused unless an operator records an override. Empty: not checked (alerted)."),
+    Variable("BINDERY_BACKUP_PRIORITY", "lowest",
+             "CPU and I/O priority of the backup site's work: `lowest` (nice 19, idle I/O class, also for "
+             "pg_dump) or `normal`."),
 )
 _BY_NAME = {v.name: v for v in VARIABLES}
 
@@ -183,6 +196,10 @@ class Config:
     backup_times: tuple[tuple[str, str], ...] = (("", "02:30"),)
     backup_retention: tuple[int, int, int] = (14, 8, 12)
     backup_drill_url: str | None = None
+    backup_snapshot_tokens: tuple[tuple[str, str], ...] = ()
+    backup_snapshot_ca: str = ""
+    backup_datacenter: str = ""
+    backup_low_priority: bool = True
 
     @property
     def tls_dir(self) -> Path:
@@ -422,6 +439,31 @@ def _backup_times(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(times.items()))
 
 
+def _backup_snapshot_tokens(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    value = _raw(env, "BINDERY_BACKUP_SNAPSHOT_TOKENS") or ""
+    out: dict[str, str] = {}
+    for part in (p.strip() for p in value.split(",") if p.strip()):
+        host, sep, token = part.partition("=")
+        if not sep or not host.strip() or len(token.strip()) < 20:
+            raise ConfigError("BINDERY_BACKUP_SNAPSHOT_TOKENS", "expected host=TOKEN pairs (tokens of 20+ characters)")
+        out[host.strip()] = token.strip()
+    return tuple(sorted(out.items()))
+
+
+def _backup_snapshot_ca(env: Mapping[str, str]) -> str:
+    value = (_raw(env, "BINDERY_BACKUP_SNAPSHOT_CA") or "").strip()
+    if value and not Path(value).is_file():
+        raise ConfigError("BINDERY_BACKUP_SNAPSHOT_CA", f"no file {value}")
+    return value
+
+
+def _backup_priority(env: Mapping[str, str]) -> bool:
+    value = (_raw(env, "BINDERY_BACKUP_PRIORITY") or "lowest").strip().lower()
+    if value not in ("lowest", "normal"):
+        raise ConfigError("BINDERY_BACKUP_PRIORITY", "expected lowest or normal")
+    return value == "lowest"
+
+
 def _backup_retention(env: Mapping[str, str]) -> tuple[int, int, int]:
     value = _raw(env, "BINDERY_BACKUP_RETENTION") or "14,8,12"
     try:
@@ -513,6 +555,10 @@ def load(env: Mapping[str, str] | None = None, *, create: bool = True) -> Config
         backup_times=_backup_times(env),
         backup_retention=_backup_retention(env),
         backup_drill_url=_raw(env, "BINDERY_BACKUP_DRILL_DATABASE_URL") or None,
+        backup_snapshot_tokens=_backup_snapshot_tokens(env),
+        backup_snapshot_ca=_backup_snapshot_ca(env),
+        backup_datacenter=(_raw(env, "BINDERY_BACKUP_DATACENTER") or "").strip(),
+        backup_low_priority=_backup_priority(env),
     )
 
 

@@ -148,6 +148,8 @@ CSRF_TRUSTED_ORIGINS = [CONFIG.public_url]
 
 # Transport and browser hardening.
 SECURE_SSL_REDIRECT = True
+# A backup snapshot over plain HTTP is refused (and recorded), never redirected: its token already crossed.
+SECURE_REDIRECT_EXEMPT = [r"^_snapshot/"]
 SECURE_HSTS_SECONDS = 63072000  # two years, Mozilla's recommendation
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_CONTENT_TYPE_NOSNIFF = True

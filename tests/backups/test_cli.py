@@ -37,5 +37,9 @@ def test_backup_commands_end_to_end(tmp_path):
     assert "control: removed 1 backup(s)" in pruned
     assert "2 backup(s)" in _bindery(env, "backup", "list").stdout  # one per database remains
     assert (tmp_path / "var" / "backup_site_key").stat().st_mode & 0o777 == 0o600
+    assert _bindery(env, "backup", "override-distance", "host-local", check=False).returncode == 1  # no reason
+    recorded = _bindery(env, "backup", "override-distance", "host-local", "--reason", "one site for now").stdout
+    assert "override of the 500 km rule recorded" in recorded
+    assert "1 override(s) revoked" in _bindery(env, "backup", "override-distance", "host-local", "--revoke").stdout
     config = _bindery(env, "config").stdout
     assert "backup_site_key  [key file in the var folder]" in config

@@ -65,3 +65,38 @@ def test_empty_page_and_strangers(client: HttpsClient, ops_client: HttpsClient, 
     client.force_login(owner, backend="bindery.accounts.backends.TenantUserBackend")
     assert client.get("/ops/api/backups").status_code == 403
     assert client.get("/ops/backups/").status_code == 302
+
+
+def test_alerts_are_emailed_to_operators_once_and_badged_on_the_index(ops_client: HttpsClient, settings) -> None:
+    from django.core import mail
+
+    from bindery.backups.actions import do_raise_backup_alert, send_alert_mails
+    from bindery.backups.models import AlertKind, BackupAlert
+    from tests.support.server import free_port
+
+    assert 'id="ops-backup-alert-badge"' not in ops_client.get("/ops/").content.decode()
+    mail.outbox.clear()
+    _history()  # control is stale (30 h): one alert
+    subjects = [m.subject for m in mail.outbox]
+    assert subjects == ["[Bindery] Backup alert: Last good backup too old (control)"]
+    assert all(m.to == ["ops@bindery.example"] for m in mail.outbox)
+    sent = len(mail.outbox)
+    # Raised again while open: no second alert, no second mail.
+    check_alerts([Source("control", "sqlite", "x")])
+    assert do_raise_backup_alert("control", AlertKind.STALE, "again") is None
+    assert send_alert_mails() == 0
+    assert len(mail.outbox) == sent
+    assert BackupAlert.objects.filter(emailed_at__isnull=True).count() == 0
+    # A mail server that refuses: the alert stays unsent, and the next pass sends it.
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", free_port(), 5
+    alert = do_raise_backup_alert("host-eu9", AlertKind.BACKUP_FAILED, "backup of host-eu9 failed: disk full")
+    assert alert is not None
+    alert.refresh_from_db()
+    assert alert.emailed_at is None
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    assert send_alert_mails() == 1
+    assert "disk full" in mail.outbox[-1].body
+    html = ops_client.get("/ops/").content.decode()
+    assert 'id="ops-backup-alert-badge"' in html
+    assert f"{BackupAlert.objects.filter(resolved_at__isnull=True).count()} backup alerts" in html

@@ -62,6 +62,13 @@ def test_purge_deletes_everything_of_the_tenant_and_nothing_else(tenant: LocalTe
     stored = TenantPurge.objects.get(tenant_slug="acme")
     assert stored.digest == hashlib.sha256(certificate_text(stored).encode()).hexdigest()
     assert "Requested by: operator:1" in certificate_text(stored)
+    # The backup catalog's index keeps the tenant out of every restore (tests/backups/test_tenant_restore.py).
+    from bindery.backups.models import PurgedTenant
+
+    indexed = PurgedTenant.objects.get(tenant_id=tenant.pk)
+    assert (indexed.slug, indexed.certificate_sha256) == ("acme", stored.digest)
+    assert "restoring it from any backup" in certificate_text(stored)
+    assert not PurgedTenant.objects.filter(tenant_id=other_tenant.pk).exists()
 
 
 @pytest.mark.parametrize(("slug", "confirm", "reason", "message"), [

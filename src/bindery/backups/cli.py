@@ -46,17 +46,31 @@ def _source_for(config: Config, ref: str) -> Any:
     return _sources(config, ref.split("/", 1)[0])[0]
 
 
-BACKGROUND_NICE = 10
+LOWEST_NICE = 19
 
 
-def _yield_cpu() -> None:
-    """Run backups at a lower CPU priority: on a shared machine (the embedded default) the
-    host's web and workers come first; compression and encryption just take a little longer."""
+def _yield_cpu(config: Config) -> None:
+    """Run the backup site's work at the lowest CPU and I/O priority (``BINDERY_BACKUP_PRIORITY``,
+    default ``lowest``): on a shared machine the host's web and workers come first; compression,
+    encryption and pg_dump (a child process, which inherits both priorities) just take longer.
+
+    CPU: ``nice`` 19. I/O: the idle class (``ionice -c3``), honoured by I/O schedulers that
+    support classes (BFQ, CFQ); a no-op elsewhere.
+    """
     import contextlib
     import os
+    import shutil
+    import subprocess
 
+    if not config.backup_low_priority:
+        return
     with contextlib.suppress(OSError):
-        os.nice(BACKGROUND_NICE)
+        os.nice(max(0, LOWEST_NICE - os.nice(0)))
+    tool = shutil.which("ionice")
+    if tool:
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            subprocess.run([tool, "-c", "3", "-p", str(os.getpid())], check=False,  # noqa: S603 - fixed arguments
+                           capture_output=True, timeout=10)
 
 
 def _mb(n: int | None) -> str:
@@ -68,7 +82,7 @@ def cmd_backup_run(config: Config, args: argparse.Namespace) -> int:
     from bindery.backups.site import run_backup
 
     site = _site(config)
-    _yield_cpu()
+    _yield_cpu(config)
     target = site.open_target()
     failed = 0
     try:
@@ -114,6 +128,7 @@ def cmd_backup_verify(config: Config, args: argparse.Namespace) -> int:
     from bindery.backups.site import run_verify
 
     site = _site(config)
+    _yield_cpu(config)
     target = site.open_target()
     try:
         if args.ref == "all":
@@ -153,13 +168,58 @@ def cmd_backup_restore(config: Config, args: argparse.Namespace) -> int:
         except BackupError as exc:
             do_finish_backup_record(record, ok=False, error=str(exc))
             raise _failed(str(exc)) from None
-        do_finish_backup_record(record, ok=result.ok, error="; ".join(result.problems))
+        after: dict[str, int] = {}
+        if result.ok and manifest.database.startswith("host-"):
+            from bindery.backups.restores import after_host_restore
+
+            after = after_host_restore(args.to, manifest.engine)
+        do_finish_backup_record(record, ok=result.ok, error="; ".join(result.problems), detail=after)
     finally:
         target.close()
     if not result.ok:
         raise _failed("restore failed: " + "; ".join(result.problems[:5]))
     _out(f"Restored {manifest.backup_id} ({len(result.row_counts)} tables, {sum(result.row_counts.values())} rows, "
          f"counts match the manifest).")
+    if after:
+        _out(f"Erasure journal replayed: {after['rows_erased_again']} row(s) erased again; "
+             f"{after['purged_tenants_removed']} purged tenant(s) removed ({after['purged_rows_removed']} rows).")
+    return 0
+
+
+def cmd_backup_restore_tenant(config: Config, args: argparse.Namespace) -> int:
+    from bindery.backups.actions import do_finish_backup_record, do_start_backup_record
+    from bindery.backups.models import BackupKind
+    from bindery.backups.repository import BackupError, find_backup
+    from bindery.backups.restores import restore_tenant
+    from bindery.control.models import Host
+
+    host = Host.objects.select_related("datacenter").filter(name=args.to_host).first()
+    if host is None:
+        raise _failed(f"no host '{args.to_host}'")
+    site = _site(config)
+    target = site.open_target()
+    try:
+        try:
+            manifest = find_backup(target, site.ring, args.ref)
+        except BackupError as exc:
+            raise _failed(str(exc)) from None
+        record = do_start_backup_record(manifest.database, BackupKind.RESTORE, backup_id=manifest.backup_id)
+        try:
+            done = restore_tenant(target, site.ring, manifest, args.tenant, host, work_dir=site.work_dir,
+                                  server_url=site.scratch_server(host), actor="cli", progress=_out)
+        except BackupError as exc:
+            do_finish_backup_record(record, ok=False, error=str(exc))
+            raise _failed(str(exc)) from None
+        do_finish_backup_record(record, ok=True, detail={
+            "tenant": done.tenant, "to_host": done.host, "epoch": done.epoch, "rows": done.rows,
+            "rows_erased_again": done.rows_erased_again, "notes": done.notes})
+    finally:
+        target.close()
+    for note in done.notes:
+        _out(f"note: {note}")
+    _out(f"Restored tenant {done.tenant} from {done.backup_id} into {done.host} (epoch {done.epoch}): "
+         f"{len(done.tables)} tables, {done.rows} rows verified; erasure journal replayed, "
+         f"{done.rows_erased_again} row(s) erased again.")
     return 0
 
 
@@ -168,6 +228,7 @@ def cmd_backup_drill(config: Config, args: argparse.Namespace) -> int:
     from bindery.backups.site import run_drill
 
     site = _site(config)
+    _yield_cpu(config)
     target = site.open_target()
     try:
         refs = [args.ref] if args.ref else [s.database for s in _sources(config, None)]
@@ -212,7 +273,7 @@ def cmd_backup_site(config: Config, args: argparse.Namespace) -> int:
     from bindery.backups.site import run_site_loop, site_tick
 
     site = _site(config)
-    _yield_cpu()
+    _yield_cpu(config)
     if args.once:
         done = site_tick(site)
         _out(f"Backup site: {len(done)} backup(s) run.")
@@ -225,6 +286,21 @@ def cmd_backup_site(config: Config, args: argparse.Namespace) -> int:
     _out(f"Bindery backup site: target {site.open_target().label}, daily at {times} UTC.")
     run_site_loop(site, stop, poll_seconds=args.poll,
                   on_error=lambda exc: log.exception("backup site tick failed", exc_info=exc))
+    return 0
+
+
+def cmd_backup_override_distance(config: Config, args: argparse.Namespace) -> int:
+    from bindery.backups.actions import do_record_distance_override, do_revoke_distance_override
+
+    if args.revoke:
+        count = do_revoke_distance_override(args.database, actor="cli")
+        _out(f"{args.database}: {count} override(s) revoked; the 500 km rule applies again.")
+        return 0
+    try:
+        do_record_distance_override(args.database, reason=args.reason or "", actor="cli")
+    except ValueError as exc:
+        raise _failed(str(exc)) from None
+    _out(f"{args.database}: override of the 500 km rule recorded (by cli, reason: {args.reason}).")
     return 0
 
 
@@ -244,6 +320,18 @@ def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     q.add_argument("ref", help="a backup id or a database (its newest backup)")
     q.add_argument("--to", required=True, help="a new file path, or postgres://... of an empty database")
     q.set_defaults(func=cmd_backup_restore)
+    q = ps.add_parser("restore-tenant", help="restore one tenant from a host backup into a host, verified, "
+                      "then replay the erasure journal")
+    q.add_argument("ref", help="a host backup id or host-<name> (its newest backup)")
+    q.add_argument("--tenant", required=True, help="the tenant's slug")
+    q.add_argument("--to-host", required=True, help="the host to restore it into (any host)")
+    q.set_defaults(func=cmd_backup_restore_tenant)
+    q = ps.add_parser("override-distance", help="allow backing up a database from a site under 500 km away "
+                      "(recorded: who, when, why), or --revoke")
+    q.add_argument("database", help="host-<name>")
+    q.add_argument("--reason", default="", help="why (required unless --revoke)")
+    q.add_argument("--revoke", action="store_true")
+    q.set_defaults(func=cmd_backup_override_distance)
     q = ps.add_parser("drill", help="restore into a scratch database and compare row counts with the manifest")
     q.add_argument("ref", nargs="?", default=None, help="a backup id or a database (default: every database)")
     q.set_defaults(func=cmd_backup_drill)

@@ -53,6 +53,7 @@ class AlertKind(models.TextChoices):
     VERIFY_FAILED = "verify_failed", "Verify failed"
     DRILL_FAILED = "drill_failed", "Restore drill failed"
     BACKUP_FAILED = "backup_failed", "Backup failed"
+    TOO_CLOSE = "too_close", "Backup site under 500 km from the database"
 
 
 class BackupAlert(ControlModel):
@@ -64,6 +65,7 @@ class BackupAlert(ControlModel):
     message = models.TextField()
     raised_at = models.DateTimeField()
     resolved_at = models.DateTimeField(null=True, blank=True)
+    emailed_at = models.DateTimeField(null=True, blank=True, help_text="when the operators were e-mailed")
 
     class Meta:
         ordering = ["-raised_at", "-id"]
@@ -73,3 +75,47 @@ class BackupAlert(ControlModel):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.database}"
+
+
+class PurgedTenant(ControlModel):
+    """The backup catalog's index of purged tenants: their backups must never bring them back.
+
+    Written by the tenant purge (:func:`bindery.privacy.purge.do_purge_tenant`). Restoring such a
+    tenant is refused; a whole-host restore deletes their rows afterwards. Stored backups are
+    not rewritten (they are encrypted and append-only); they age out by retention.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    tenant_id = models.UUIDField(unique=True)
+    slug = models.CharField(max_length=63)
+    purged_at = models.DateTimeField()
+    certificate_sha256 = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-purged_at"]
+
+    def __str__(self) -> str:
+        return f"purged {self.slug}"
+
+
+class DistanceOverride(ControlModel):
+    """An operator's explicit permission to back up a database from a site under 500 km away.
+
+    Who, when and why are kept; a revoked override stays for the record (``revoked_at``).
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    database = models.CharField(max_length=80)
+    requested_by = models.CharField(max_length=100)
+    reason = models.CharField(max_length=500)
+    created_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["database"], condition=models.Q(revoked_at__isnull=True),
+                                               name="distance_override_one_active")]
+
+    def __str__(self) -> str:
+        return f"distance override {self.database}"

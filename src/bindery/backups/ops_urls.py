@@ -7,6 +7,8 @@ from bindery.ops.admin_site import ops_site
 
 urlpatterns = [
     path("backups/", ops_site.admin_view(views_ops.backups_page), name="ops_backups"),
+    path("backups/distance-override", ops_site.admin_view(views_ops.distance_override),
+         name="ops_backups_distance_override"),
     path("api/backups", views_ops.api_backups, name="ops_api_backups"),
     path("metrics/backups", views_ops.metrics_backups, name="ops_metrics_backups"),
 ]

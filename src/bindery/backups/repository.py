@@ -62,8 +62,10 @@ class Source:
 
     database: str
     engine: str  # "sqlite" or "postgresql"
-    location: str  # a file path (SQLite) or a postgres:// URL
+    location: str  # a file path or a host's https:// snapshot endpoint (SQLite), or a postgres:// URL
     host: str = ""
+    token: str = ""  # for a snapshot endpoint
+    ca_file: str = ""  # pins the snapshot endpoint's certificate
 
     def __repr__(self) -> str:  # never show a URL with its password
         return f"Source({self.database}, {self.engine})"
@@ -145,7 +147,15 @@ def database_lock(lock_dir: Path, database: str) -> Iterator[None]:
 
 def _snapshot(source: Source, scratch: Path) -> tuple[Path, dict[str, int]]:
     if source.engine == "sqlite":
-        snap = snapshot_sqlite(Path(source.location), scratch / "snapshot.sqlite3")
+        local = Path(source.location)
+        if source.location.startswith(("https://", "http://")):
+            from bindery.backups.snapshot_endpoint import pull_snapshot
+
+            local = scratch / "pulled.sqlite3"
+            pull_snapshot(source.location, source.token, local, ca_file=source.ca_file)
+        snap = snapshot_sqlite(local, scratch / "snapshot.sqlite3")  # checks and counts it here
+        if local != Path(source.location):
+            local.unlink(missing_ok=True)
         return snap.path, snap.row_counts
     if source.engine == "postgresql":
         path = scratch / "snapshot.dump"
@@ -183,6 +193,8 @@ def create_backup(target: Target, ring: Keyring, source: Source, *, work_dir: Pa
             "data_key": wrap_data_key(data_key, ring, backup_id),
             "row_counts": counts,
         }
+        if source.location.startswith("https://"):
+            body["pulled_from"] = source.location
         document = {"manifest": body, "mac": sign_manifest(_canonical(body), ring)}
         target.write_atomic(backup_id + MANIFEST_SUFFIX, [json.dumps(document, indent=1, sort_keys=True).encode()])
     return Manifest(body)

@@ -24,6 +24,7 @@ from bindery.backups.actions import (
     do_raise_backup_alert,
     do_resolve_backup_alerts,
     do_start_backup_record,
+    send_alert_mails,
 )
 from bindery.backups.models import AlertKind, BackupAlert, BackupKind, BackupRecord, BackupState
 from bindery.backups.repository import (
@@ -70,6 +71,15 @@ class Site:
     def drill_server(self, source_url: str) -> str:
         return self.config.backup_drill_url or source_url
 
+    def scratch_server(self, host: object) -> str | None:
+        """Where a PostgreSQL backup is restored for a tenant restore: the drill server, else the
+        target host's own server (when it is PostgreSQL)."""
+        if self.config.backup_drill_url:
+            return self.config.backup_drill_url
+        name = host.name  # type: ignore[attr-defined]
+        url = self.config.host_db.url if name == settings.BINDERY_HOST_NAME else host.database_url()  # type: ignore[attr-defined]
+        return url if url.startswith(("postgres://", "postgresql://")) else None
+
 
 def site_from_config(config: Config) -> Site:
     ring = load_site_keyring(config.backup_site_key, config.var_dir, master_key=config.master_key)
@@ -78,10 +88,19 @@ def site_from_config(config: Config) -> Site:
                 policy=RetentionPolicy(*config.backup_retention), times=times)
 
 
-def _source(database: str, url: str, host: str) -> Source:
+def _source(database: str, url: str, host: str, *, snapshot_url: str = "", token: str = "",
+            ca_file: str = "") -> Source:
     parsed = parse_database_url(database, url)
+    if parsed.is_sqlite and snapshot_url and token:  # a SQLite host on another machine: its endpoint
+        return Source(database, parsed.engine, snapshot_url, host=host, token=token, ca_file=ca_file)
     location = str(parsed.path) if parsed.is_sqlite else parsed.url
     return Source(database, parsed.engine, location, host=host)
+
+
+def snapshot_url(host: object) -> str:
+    from bindery.backups.snapshot_endpoint import PATH
+
+    return str(host.public_url).rstrip("/") + PATH  # type: ignore[attr-defined]
 
 
 def site_sources(config: Config) -> list[Source]:
@@ -90,9 +109,11 @@ def site_sources(config: Config) -> list[Source]:
 
     sources = [_source("control", config.control_db.url, "")]
     seen = set()
+    tokens = dict(config.backup_snapshot_tokens)
     for host in Host.objects.exclude(state=HostState.RETIRED).order_by("name"):
         url = config.host_db.url if host.name == settings.BINDERY_HOST_NAME else host.database_url()
-        sources.append(_source(f"host-{host.name}", url, host.name))
+        sources.append(_source(f"host-{host.name}", url, host.name, snapshot_url=snapshot_url(host),
+                               token=tokens.get(host.name, ""), ca_file=config.backup_snapshot_ca))
         seen.add(host.name)
     if settings.BINDERY_HOST_NAME not in seen:
         sources.append(_source(f"host-{settings.BINDERY_HOST_NAME}", config.host_db.url, settings.BINDERY_HOST_NAME))
@@ -135,9 +156,52 @@ def run_verify(site: Site, target: Target, manifest: Manifest, *, now: dt.dateti
     return result.ok
 
 
+def distance_check(site: Site, source: Source) -> dict[str, object]:
+    """The 500 km rule for one database: ``{"km", "allowed", "reason", "override"}``.
+
+    Hosts only (the control database has no datacenter of its own). Not checked when the site's
+    datacenter is not configured or a side lacks coordinates (said in ``reason``); refused when
+    the configured datacenter is unknown, or when closer than 500 km without an active
+    operator override.
+    """
+    from bindery.backups.distance import MIN_DISTANCE_KM, check_site_distance
+    from bindery.backups.models import DistanceOverride
+    from bindery.control.models import Datacenter, Host
+
+    name = site.config.backup_datacenter
+    if not source.host:
+        return {"km": None, "allowed": True, "reason": "no datacenter (control database)", "override": None}
+    if not name:
+        return {"km": None, "allowed": True, "override": None,
+                "reason": "not checked: the site's datacenter (BINDERY_BACKUP_DATACENTER) is not set"}
+    here = Datacenter.objects.filter(name=name).first()
+    if here is None:
+        return {"km": None, "allowed": False, "override": None,
+                "reason": f"the site's datacenter {name!r} is not in the directory"}
+    host = Host.objects.select_related("datacenter").filter(name=source.host).first()
+    there = host.datacenter if host else None
+    if there is None or None in (there.latitude, there.longitude, here.latitude, here.longitude):
+        return {"km": None, "allowed": True, "override": None,
+                "reason": "not checked: a datacenter has no coordinates"}
+    override = DistanceOverride.objects.filter(database=source.database, revoked_at__isnull=True).first()
+    verdict = check_site_distance((float(there.latitude), float(there.longitude)),  # type: ignore[arg-type]
+                                  (float(here.latitude), float(here.longitude)),  # type: ignore[arg-type]
+                                  override=override is not None, minimum_km=MIN_DISTANCE_KM)
+    return {"km": round(verdict.distance_km, 1), "allowed": verdict.allowed, "reason": verdict.reason,
+            "override": ({"by": override.requested_by, "at": override.created_at.isoformat(),
+                          "reason": override.reason} if override and verdict.overridden else None)}
+
+
 def run_backup(site: Site, target: Target, source: Source, *, now: dt.datetime | None = None) -> BackupRecord | None:
     """Back up one database, then verify the new backup; None when another run holds the database."""
     record = do_start_backup_record(source.database, BackupKind.BACKUP, now=now)
+    distance = distance_check(site, source)
+    if not distance["allowed"]:
+        message = f"backup of {source.database} refused: {distance['reason']}"
+        do_finish_backup_record(record, ok=False, error=message, detail={"distance": distance})
+        do_raise_backup_alert(source.database, AlertKind.TOO_CLOSE, message)
+        return record
+    do_resolve_backup_alerts(source.database, [AlertKind.TOO_CLOSE])
     try:
         manifest = create_backup(target, site.ring, source, work_dir=site.work_dir, now=now)
     except BackupBusy:
@@ -149,7 +213,8 @@ def run_backup(site: Site, target: Target, source: Source, *, now: dt.datetime |
         return record
     do_finish_backup_record(record, ok=True, backup_id=manifest.backup_id, snapshot_bytes=manifest.snapshot_size,
                             stored_bytes=manifest.stored_size,
-                            detail={"tables": len(manifest.row_counts), "rows": sum(manifest.row_counts.values())},
+                            detail={"tables": len(manifest.row_counts), "rows": sum(manifest.row_counts.values()),
+                                    "distance": distance},
                             now=max(now, timezone.now()) if now else None)
     do_resolve_backup_alerts(source.database, [AlertKind.BACKUP_FAILED, AlertKind.STALE])
     run_verify(site, target, manifest)
@@ -227,6 +292,7 @@ def site_tick(site: Site, *, now: dt.datetime | None = None,
     finally:
         target.close()
     check_alerts(sources, now=timezone.now())
+    send_alert_mails()  # retries alerts whose mail failed earlier
     return done
 
 

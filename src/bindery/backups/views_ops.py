@@ -13,9 +13,9 @@ from django.db.models import Max
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
-from bindery.backups.models import BackupAlert, BackupKind, BackupRecord, BackupState
+from bindery.backups.models import BackupAlert, BackupKind, BackupRecord, BackupState, DistanceOverride
 from bindery.backups.site import STALE_AFTER
 
 CHART_WIDTH = 600
@@ -38,6 +38,8 @@ def backup_status(now: dt.datetime | None = None) -> list[dict[str, Any]]:
     alerts: dict[str, list[BackupAlert]] = {}
     for alert in BackupAlert.objects.filter(resolved_at__isnull=True).order_by("raised_at"):
         alerts.setdefault(alert.database, []).append(alert)
+    overrides = {o.database: {"by": o.requested_by, "at": o.created_at.isoformat(), "reason": o.reason}
+                 for o in DistanceOverride.objects.filter(revoked_at__isnull=True)}
     rows = []
     for database in databases:
         records = BackupRecord.objects.filter(database=database)
@@ -45,6 +47,8 @@ def backup_status(now: dt.datetime | None = None) -> list[dict[str, Any]]:
         finished = records.exclude(state=BackupState.RUNNING).order_by("-started_at")
         verify = finished.filter(kind=BackupKind.VERIFY).first()
         drill = finished.filter(kind=BackupKind.DRILL).first()
+        checked = finished.filter(kind=BackupKind.BACKUP, detail__has_key="distance").first()
+        distance = checked.detail["distance"] if checked else None
         age = (now - good.started_at).total_seconds() if good else None
         rows.append({
             "database": database,
@@ -58,6 +62,10 @@ def backup_status(now: dt.datetime | None = None) -> list[dict[str, Any]]:
             "last_verify": verify.state if verify else None,
             "last_drill": drill.state if drill else None,
             "last_drill_at": drill.started_at.isoformat() if drill else None,
+            "distance_km": distance.get("km") if distance else None,
+            "distance_allowed": distance.get("allowed") if distance else None,
+            "distance_reason": distance.get("reason", "") if distance else "",
+            "override": overrides.get(database),
             "alerts": [{"kind": a.kind, "message": a.message, "raised_at": a.raised_at.isoformat()}
                        for a in alerts.get(database, [])],
         })
@@ -125,6 +133,31 @@ def backups_page(request: HttpRequest) -> HttpResponse:
         "stale_hours": round(STALE_AFTER.total_seconds() / 3600),
     }
     return TemplateResponse(request, "backups/ops_backups.html", context)
+
+
+@require_POST
+def distance_override(request: HttpRequest) -> HttpResponse:
+    """Record (or revoke) an operator's override of the 500 km rule for one database."""
+    from django.contrib import messages
+    from django.shortcuts import redirect
+
+    from bindery.backups.actions import do_record_distance_override, do_revoke_distance_override
+
+    database = request.POST.get("database", "").strip()[:80]
+    known = set(BackupRecord.objects.values_list("database", flat=True).distinct())
+    if database not in known:
+        messages.error(request, "Unknown database.")
+    elif request.POST.get("revoke"):
+        do_revoke_distance_override(database, actor=request.user)
+        messages.success(request, f"Override for {database} revoked.")
+    else:
+        try:
+            do_record_distance_override(database, reason=request.POST.get("reason", "")[:500], actor=request.user)
+        except ValueError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"Override for {database} recorded.")
+    return redirect("ops_backups")
 
 
 def _denied(request: HttpRequest) -> JsonResponse | None:

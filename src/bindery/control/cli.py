@@ -164,6 +164,32 @@ def cmd_hosts_drain(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_hosts_snapshot_access(config: Config, args: argparse.Namespace) -> int:
+    from django.conf import settings
+
+    from bindery.backups.actions import SnapshotAccessError, do_set_snapshot_access
+    from bindery.control.hosts import access_host, ensure_local_host
+
+    if args.name == settings.BINDERY_HOST_NAME:
+        ensure_local_host()  # registered on first need
+    host = _control_call(access_host, args.name)
+    try:
+        token = do_set_snapshot_access(host, cidrs=args.allow or [], new_token=args.new_token, off=args.off,
+                                       actor="cli")
+    except SnapshotAccessError as exc:
+        raise _failed(str(exc)) from None
+    if args.off:
+        _out(f"Snapshot endpoint of {host.name} disabled.")
+        return 0
+    _out(f"Snapshot endpoint of {host.name}: {host.public_url.rstrip('/')}/_snapshot/ from "
+         f"{', '.join(host.snapshot_allowed_cidrs)}.")
+    if token:
+        _out("Token (shown once; give it to the backup site as BINDERY_BACKUP_SNAPSHOT_TOKENS="
+             f"{host.name}=TOKEN):")
+        _out(token)
+    return 0
+
+
 def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     p = add("datacenters", cmd_datacenters_list, "Manage datacenters (sites hosts run in, with their country).")
     ps = p.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -196,6 +222,13 @@ def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     q = ps.add_parser("retire", help="retire an empty host (refused while tenants remain)")
     q.add_argument("name")
     q.set_defaults(func=cmd_hosts_retire)
+    q = ps.add_parser("snapshot-access", help="let the backup site pull this SQLite host's snapshot over HTTPS: "
+                      "source addresses allowed, and a token (made the first time or with --new-token)")
+    q.add_argument("name")
+    q.add_argument("--allow", action="append", metavar="CIDR", help="a source address or network (repeatable)")
+    q.add_argument("--new-token", action="store_true", help="replace the token (the old one stops working)")
+    q.add_argument("--off", action="store_true", help="disable the endpoint (forget token and addresses)")
+    q.set_defaults(func=cmd_hosts_snapshot_access)
 
     p = add("tenants", cmd_tenants_list, "Manage tenants' placement: create on the least-loaded eligible host, "
             "move, prune moved copies, list.")

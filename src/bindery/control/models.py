@@ -141,6 +141,11 @@ class Host(ControlModel):
     app_version = models.CharField(max_length=40, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     retired_at = models.DateTimeField(null=True, blank=True)
+    # The backup site's access to this host's snapshot endpoint (SQLite hosts on another machine):
+    # a keyed hash of the token (the token itself lives only in the site's configuration) and
+    # the source addresses allowed to pull (CIDRs).
+    snapshot_token_hash = models.CharField(max_length=64, blank=True)
+    snapshot_allowed_cidrs = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["name"]

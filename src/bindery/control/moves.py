@@ -364,9 +364,16 @@ def do_move_tenant(tenant: Tenant, target: Host, *, actor: Any,
     return move
 
 
-def _verify(src: str, dst: str, tenant_id: Any) -> dict[str, tuple[tuple[int, str], tuple[int, str]]]:
-    """Digest every table on both hosts; between PostgreSQL hosts both sides work at once."""
+def _verify(src: str, dst: str, tenant_id: Any, *, parallel: bool = True
+            ) -> dict[str, tuple[tuple[int, str], tuple[int, str]]]:
+    """Digest every table on both hosts; between PostgreSQL hosts both sides work at once.
+
+    ``parallel=False`` digests the target on this thread's connection, so it sees rows that
+    an open transaction on it has not committed yet (a tenant restore verifies before commit).
+    """
     ordered = tenant_models()
+    if _both_postgres(src, dst) and not parallel:
+        return {m._meta.db_table: (_sql_digest(src, m, tenant_id), _sql_digest(dst, m, tenant_id)) for m in ordered}
     if not _both_postgres(src, dst):
         return {m._meta.db_table: (table_digest(src, m, tenant_id), table_digest(dst, m, tenant_id))
                 for m in ordered}
@@ -385,6 +392,31 @@ def _verify(src: str, dst: str, tenant_id: Any) -> dict[str, tuple[tuple[int, st
         source = [_sql_digest(src, m, tenant_id) for m in ordered]
         pairs = zip(source, target.result(), strict=True)
     return {m._meta.db_table: pair for m, pair in zip(ordered, pairs, strict=True)}
+
+
+def copy_tenant_rows(src: str, dst: str, tenant_id: Any,
+                     progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Replace the tenant's rows on ``dst`` with exactly those on ``src``, then verify every table.
+
+    The mover's copy and verify, in one transaction on ``dst`` (the caller may hold an outer
+    one): every table is emptied of the tenant (children first), copied in foreign-key order
+    and digested on both sides; a table that differs raises ``MOVE_FAILED`` and nothing stays.
+    ``src`` is any database alias with the host tables: another host, or a scratch database
+    a backup was restored into. Returns ``{table: {"rows": n, "sha256": digest}}``.
+    """
+    say = progress or (lambda _line: None)
+    ordered = tenant_models()
+    with transaction.atomic(using=dst):
+        for model in reversed(ordered):
+            _delete_ids(dst, model, _ids(dst, model, tenant_id))
+        for model in ordered:
+            copied = _copy_table(src, dst, model, tenant_id)
+            say(f"copied {model._meta.db_table}: {copied} rows")
+        report = _verify(src, dst, tenant_id, parallel=False)
+        differing = [table for table, (a, b) in report.items() if a != b]
+        if differing:
+            raise ControlError(ControlErrorCode.MOVE_FAILED, f"verification failed for {', '.join(differing)}")
+    return {table: {"rows": a[0], "sha256": a[1]} for table, (a, _b) in report.items()}
 
 
 def _fail(move: TenantMove, src: str, epoch: int, error: str) -> None:

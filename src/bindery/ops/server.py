@@ -56,7 +56,32 @@ def make_redirect_server(config: Config) -> ThreadingHTTPServer:
             self.send_header("Connection", "close")
             self.end_headers()
 
-        do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _redirect
+        def _handle(self) -> None:
+            from bindery.backups.snapshot_endpoint import PATH
+
+            if urlsplit(self.path).path.startswith(PATH):
+                self._refuse_snapshot()
+            else:
+                self._redirect()
+
+        def _refuse_snapshot(self) -> None:
+            # A backup snapshot is never redirected: its token would already have crossed in clear.
+            from bindery.backups.snapshot_endpoint import record_refusal
+
+            try:
+                record_refusal("TLS required", self.client_address[0], self.path)
+            except Exception:  # the refusal stands even if the event cannot be written
+                logger.exception("snapshot refusal not recorded")
+            body = b'{"detail": "TLS required"}'
+            self.send_response(403)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _handle
 
         def log_message(self, format: str, *args: object) -> None:
             pass  # the HTTPS side logs requests; redirects are noise

@@ -4,8 +4,9 @@ All tenant-owned tables are emptied of the tenant in one transaction on the host
 Foreign keys between tenant tables are checked at commit (Django declares them deferrable), so
 the deletion order does not matter; ``PROTECT`` is the ORM's rule and is bypassed on purpose
 here, where everything goes. Then the control plane forgets the tenant and keeps the
-certificate (:class:`TenantPurge`). The erasure journal's entries for the tenant go too: there
-is nobody left to erase again.
+certificate (:class:`TenantPurge`) and the backup catalog's index records the tenant
+(:class:`~bindery.backups.models.PurgedTenant`), so no backup restores it. The erasure
+journal's entries for the tenant go too: there is nobody left to erase again.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ def certificate_text(purge: TenantPurge) -> str:
         "Rows deleted per table:",
         *[f"  {table}: {count}" for table, count in sorted(purge.rows_deleted.items())],
         f"Total rows: {sum(purge.rows_deleted.values())}",
+        "Backups: the tenant is recorded in the backup catalog's index; restoring it from any backup",
+        "  is refused and a whole-host restore deletes its rows. Stored backups are encrypted and",
+        "  append-only; those taken before this date expire by the backup retention policy.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -72,8 +76,13 @@ def do_purge_tenant(slug: str, *, confirm: str, actor: Any, reason: str) -> Tena
     purge = TenantPurge(tenant_id=tenant_id, tenant_slug=slug, requested_by=actor_label(actor), reason=reason[:500],
                         purged_at=timezone.now(), rows_deleted=counts)
     purge.digest = hashlib.sha256(certificate_text(purge).encode()).hexdigest()
+    from bindery.backups.models import PurgedTenant
+
     with transaction.atomic(using=CONTROL):
         purge.save()
+        # The backup catalog's index: no backup may bring this tenant back.
+        PurgedTenant.objects.update_or_create(tenant_id=tenant_id, defaults={
+            "slug": slug, "purged_at": purge.purged_at, "certificate_sha256": purge.digest})
         ErasureRecord.objects.filter(tenant_id=tenant_id).delete()
         Tenant.objects.filter(pk=tenant_id).delete()
     return purge

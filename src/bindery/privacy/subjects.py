@@ -70,6 +70,7 @@ class Located:
     """The rows of one tenant that belong to a subject, per model."""
 
     rows: dict[type[models.Model], list[models.Model]] = field(default_factory=dict)
+    using: str = HOST  # the database alias the rows were found in (another host's after a restore)
 
     def count(self) -> int:
         return sum(len(r) for r in self.rows.values())
@@ -86,7 +87,7 @@ def _customers(tenant: LocalTenant, subject: Subject, found: Located) -> list[mo
     q = Q(pk__in=subject.customer_ids) if subject.customer_ids else Q()
     if subject.email:
         q |= _email_q(subject.email, "email", "certified_email")
-    return list(Customer.objects.for_tenant(tenant).filter(q).order_by("pk"))
+    return list(Customer.objects.db_manager(found.using).for_tenant(tenant).filter(q).order_by("pk"))
 
 
 def _addresses(tenant: LocalTenant, subject: Subject, found: Located) -> list[models.Model]:
@@ -94,25 +95,26 @@ def _addresses(tenant: LocalTenant, subject: Subject, found: Located) -> list[mo
     q = Q(order__customer_id__in=customers)
     if subject.email:
         q |= _email_q(subject.email, "email")
-    return list(Address.objects.for_tenant(tenant).filter(q).order_by("pk"))
+    return list(Address.objects.db_manager(found.using).for_tenant(tenant).filter(q).order_by("pk"))
 
 
 def _orders(tenant: LocalTenant, subject: Subject, found: Located) -> list[models.Model]:
     customers = [c.pk for c in found.rows.get(Customer, [])]
     via_address = {a.order_id for a in found.rows.get(Address, [])}  # type: ignore[attr-defined]
-    return list(Order.objects.for_tenant(tenant).filter(Q(customer_id__in=customers) | Q(pk__in=via_address))
-                .order_by("pk"))
+    return list(Order.objects.db_manager(found.using).for_tenant(tenant)
+                .filter(Q(customer_id__in=customers) | Q(pk__in=via_address)).order_by("pk"))
 
 
 def _shipments(tenant: LocalTenant, subject: Subject, found: Located) -> list[models.Model]:
     orders = [o.pk for o in found.rows.get(Order, [])]
-    return list(Shipment.objects.for_tenant(tenant).filter(order_id__in=orders).order_by("pk"))
+    return list(Shipment.objects.db_manager(found.using).for_tenant(tenant).filter(order_id__in=orders).order_by("pk"))
 
 
 def _users(tenant: LocalTenant, subject: Subject, found: Located) -> list[models.Model]:
     if not subject.email:
         return []
-    return list(User.objects.for_tenant(tenant).filter(_email_q(subject.email, "email")).order_by("pk"))
+    return list(User.objects.db_manager(found.using).for_tenant(tenant)
+                .filter(_email_q(subject.email, "email")).order_by("pk"))
 
 
 # Order matters: later locators follow links from the rows earlier ones found.
@@ -125,8 +127,8 @@ LOCATORS: dict[type[models.Model], Callable[[LocalTenant, Subject, Located], lis
 }
 
 
-def locate(tenant: LocalTenant, subject: Subject) -> Located:
-    found = Located()
+def locate(tenant: LocalTenant, subject: Subject, *, using: str = HOST) -> Located:
+    found = Located(using=using)
     for model, locator in LOCATORS.items():
         rows = locator(tenant, subject, found)
         if rows:
@@ -198,7 +200,7 @@ def blank_rows(found: Located) -> int:
         holds_something = Q()
         for name, blank in values.items():
             holds_something |= ~Q(**{name: blank})
-        erased += model._default_manager.unscoped().filter(  # type: ignore[attr-defined]
+        erased += model._default_manager.db_manager(found.using).unscoped().filter(  # type: ignore[attr-defined]
             holds_something, pk__in=[r.pk for r in rows]).update(**values)
     return erased
 
@@ -234,8 +236,12 @@ def erase_subject(tenant: LocalTenant, subject: Subject, *, actor: Any, reason: 
     return records[0]
 
 
-def replay_erasures(tenant: LocalTenant) -> int:
-    """Erase again every journaled subject whose rows are back (after a restore); return rows erased."""
+def replay_erasures(tenant: LocalTenant, *, using: str = HOST) -> int:
+    """Erase again every journaled subject whose rows are back (after a restore); return rows erased.
+
+    ``using`` is the host database to work on: this host's, or another's alias (a tenant
+    restored into another host, a whole host restored into a new database).
+    """
     journal = list(ErasureRecord.objects.filter(tenant_id=tenant.pk))
     if not journal:
         return 0
@@ -243,7 +249,7 @@ def replay_erasures(tenant: LocalTenant) -> int:
     customer_ids = {c for r in journal for c in r.customer_ids}
     emails: set[str] = set()
     for model, names in ((Customer, ("email", "certified_email")), (Address, ("email",))):
-        rows = model.objects.for_tenant(tenant).values_list(*names)
+        rows = model.objects.db_manager(using).for_tenant(tenant).values_list(*names)
         for values in rows.iterator(chunk_size=2000):
             for value in values:
                 if value and subject_hash(value) in hashes:
@@ -252,9 +258,9 @@ def replay_erasures(tenant: LocalTenant) -> int:
     subjects = [Subject(email=e) for e in sorted(emails)]
     if customer_ids:
         subjects.append(Subject(customer_ids=tuple(uuid.UUID(c) for c in sorted(customer_ids))))
-    with transaction.atomic(using=HOST):
+    with transaction.atomic(using=using):
         for subject in subjects:
-            erased += blank_rows(locate(tenant, subject))
+            erased += blank_rows(locate(tenant, subject, using=using))
     ErasureRecord.objects.filter(pk__in=[r.pk for r in journal]).update(replayed_at=timezone.now())
     return erased
 

@@ -135,6 +135,7 @@ class SecurityEventKind(models.TextChoices):
     CALL_REFUSED = "call_refused", "Connector call refused"
     WEBHOOK_REFUSED = "webhook_refused", "Webhook refused"
     BAN_PROMOTED = "ban_promoted", "Ban promoted to every host"
+    SNAPSHOT_REFUSED = "snapshot_refused", "Backup snapshot request refused"
 
 
 class SecurityEvent(models.Model):
