@@ -45,7 +45,7 @@ def test_an_erp_process_pushes_products_pulls_orders_twice_and_ships(tmp_path: P
         assert seen["push"] == [200, "success", PRODUCTS], (seen, plat.logs())
         assert seen["pulls"] == [ORDERS, 0]  # export once: the second pull is empty
         assert seen["content_type"] == "text/xml; charset=UTF-8"
-        assert seen["shipping"] == [200, "success"]
+        assert seen["shipping"] == [200, "success"], plat.logs()
         deadline = time.monotonic() + 180
         tracked: list[dict[str, object]] = []
         while time.monotonic() < deadline:

@@ -17,7 +17,8 @@ def execute_run_job(run_id: str) -> None:
     """Execute one queued run (no-op if another worker claimed it first)."""
     from bindery.integration.runner import execute_run
 
-    close_old_connections()
+    if not huey.immediate:  # inline (tests, embedded): the caller's connection is in use
+        close_old_connections()
     try:
         # Inline (immediate) queues run inside the caller's transaction: no heartbeat thread,
         # whose own connection could not see the caller's uncommitted rows.
