@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from django.db import transaction
+
 from bindery.control.models import LocalTenant
+from bindery.control.routers import HOST
 from bindery.sales.access import access_order_by_hub_key
 from bindery.sales.actions import do_add_shipment
 from bindery.sales.errors import SalesError
@@ -85,8 +88,10 @@ def _apply(tenant: LocalTenant, index: int, entry: Any, actor: Any) -> EntryResu
         carrier, tracking = entry["TrackingCarrier"], entry["TrackingNumber"]
         if not isinstance(carrier, str) or not isinstance(tracking, (str, int)):
             return EntryResult(index, order_id, False, "TrackingCarrier and TrackingNumber must be text")
-        order = access_order_by_hub_key(tenant, order_id, for_write=True)
-        do_add_shipment(order, carrier=carrier, tracking_number=str(tracking), shipped_at=shipped_at, actor=actor)
+        with transaction.atomic(using=HOST):  # one entry at a time: the order row is locked while it is shipped
+            order = access_order_by_hub_key(tenant, order_id, for_write=True)
+            do_add_shipment(order, carrier=carrier, tracking_number=str(tracking), shipped_at=shipped_at,
+                            actor=actor)
     except SalesError as error:
         return EntryResult(index, order_id, False, str(error))
     except ValueError as error:
