@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import time
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 from functools import partial
@@ -490,6 +491,7 @@ def do_move_tenant(tenant: Tenant, target: Host, *, actor: Any,
     # Rows to compare again under the fence; known only to the process that pre-verified
     # (a resumed move verifies every table in full instead).
     recheck: Touched | None = None
+    pause: dict[str, Any] = {}
     try:
         if move.step == MoveStep.START:
             local = LocalTenant.objects.using(src).get(pk=tenant.pk)
@@ -550,7 +552,9 @@ def do_move_tenant(tenant: Tenant, target: Host, *, actor: Any,
             if move.fenced_at is None:
                 move.fenced_at = timezone.now()
                 _checkpoint(move, MoveStep.CUTOVER, fenced_at=move.fenced_at)
+            clock = time.perf_counter()
             fence_tenant(src, tenant.pk, epoch=epoch + 1)
+            pause["fence"] = round(time.perf_counter() - clock, 3)
             if journal:
                 final = _drain_journal(src, dst, tenant.pk)
                 if recheck is not None:
@@ -559,8 +563,11 @@ def do_move_tenant(tenant: Tenant, target: Host, *, actor: Any,
                 since = dt.datetime.fromisoformat(move.checkpoint.get("synced_since", move.checkpoint["copy_started"]))
                 # Only changed rows here: deletions show up as a differing table in verify.
                 _sync_changes(src, dst, tenant.pk, since - MARGIN, deletions=False)
+            pause["final_sync"] = round(time.perf_counter() - clock - pause["fence"], 3)
             _checkpoint(move, MoveStep.VERIFY)
+        clock = time.perf_counter()
         if move.step == MoveStep.VERIFY and journal and recheck is not None:
+            pause["rows_rechecked"] = sum(len(ids) for ids in recheck.values())
             counts = _verify_incremental(src, dst, tenant.pk, recheck)
             if counts is not None:
                 how = "buckets before the fence, changed rows and count under it"
@@ -581,8 +588,12 @@ def do_move_tenant(tenant: Tenant, target: Host, *, actor: Any,
                 raise ControlError(ControlErrorCode.MOVE_FAILED,
                                    f"verification failed for {', '.join(differing)}")
             move.checkpoint["verified"] = {table: {"rows": a[0], "sha256": a[1]} for table, (a, _b) in report.items()}
+            pause["full_verify"] = True
             _checkpoint(move, MoveStep.SWITCH)
         if move.step == MoveStep.SWITCH:
+            if "verify" not in pause:
+                pause["verify"] = round(time.perf_counter() - clock, 3)
+            move.checkpoint["pause"] = pause  # where the write pause went, in seconds
             if journal:
                 set_journal(src, tenant.pk, on=False)
             with transaction.atomic(using=dst):
@@ -594,7 +605,7 @@ def do_move_tenant(tenant: Tenant, target: Host, *, actor: Any,
                 move.state = MoveState.DONE
                 move.finished_at = move.unfenced_at = timezone.now()
                 move.step = MoveStep.DONE
-                move.save(update_fields=["state", "finished_at", "unfenced_at", "step"])
+                move.save(update_fields=["state", "finished_at", "unfenced_at", "step", "checkpoint"])
             directory.clear()
             logger.info("tenant moved", extra={"event": "tenant.moved", "tenant": tenant.slug,
                                                "source": move.source.name, "target": move.target.name,
