@@ -433,7 +433,11 @@ def _verify_incremental(src: str, dst: str, tenant_id: Any, rows: Touched) -> di
         if differ:
             raise ControlError(ControlErrorCode.MOVE_FAILED, f"verification failed for {', '.join(sorted(differ))}")
     a, b = _on_both(src, dst, partial(_counts, tenant_id=tenant_id))
-    return a if a == b else None
+    if a != b:
+        logger.warning("tenant move: row counts differ under the fence", extra={
+            "event": "tenant.move_counts_differ", "tables": {t: [a[t], b.get(t)] for t in a if a[t] != b.get(t)}})
+        return None
+    return a
 
 
 def _checkpoint(move: TenantMove, step: MoveStep, **fields: Any) -> None:
@@ -502,7 +506,7 @@ def do_move_tenant(tenant: Tenant, target: Host, *, actor: Any,
                                             "max_orders_30d": local.max_orders_30d})
             if _both_postgres(src, dst):
                 set_journal(src, tenant.pk, on=True)  # before the copy: every later write is journaled
-                move.checkpoint["journal"] = True
+                move.checkpoint["journal"] = journal = True
             move.checkpoint["copy_started"] = timezone.now().isoformat()
             move.checkpoint["tables"] = {}
             move.rows_total = sum(m._default_manager.db_manager(src).unscoped()  # type: ignore[attr-defined]
