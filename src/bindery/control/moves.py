@@ -8,15 +8,20 @@ resumes when run again:
 2. **copy** — every tenant-owned table (found by itself: every model on the tenant base, so
    models added later move without changes), in foreign-key order, in batches by id, one
    transaction per table, while the tenant keeps working on the source.
-3. **catch up** — rows changed since the copy started (``modified_at`` with a margin) are
-   upserted and rows deleted on the source are deleted on the target; repeated until small.
+3. **catch up** — the tenant's schedules are paused and the move waits for its running jobs
+   (a timeout leaves the move resumable). Between PostgreSQL hosts the rows the fence
+   triggers journaled since the start are synced by id, round after round until few changed,
+   then every table is pre-verified by buckets while the tenant still writes (see the journal
+   section below). Otherwise rows changed since the copy started (``modified_at`` with a
+   margin) are upserted and rows deleted on the source are deleted on the target.
 4. **cutover** — the source fences the tenant (epoch + 1; on PostgreSQL the fence waits for
    running writers to commit and refuses every later write), the last changes are synced, and
-   every table is **verified** by row count and checksum. A table that differs (say, written
-   by a bulk update that did not touch ``modified_at``) is re-synced in full and verified
-   again; a move that still differs fails and the source is unfenced (clean roll-back).
-5. **switch** — the directory points to the target with the new epoch; the source keeps its
-   fenced, read-only copy until ``bindery tenants prune-moved``.
+   the move is **verified**: with the journal, the rows noted since the pre-verification and
+   every table's row count; otherwise (or when counts differ, or after a restart) every table
+   by row count and checksum. A table that differs is re-synced in full and verified again; a
+   move that still differs fails and the source is unfenced (clean roll-back).
+5. **switch** — the directory points to the target with the new epoch and the schedules resume
+   there; the source keeps its fenced, read-only copy until ``bindery tenants prune-moved``.
 
 The window in which the tenant cannot write is step 4 only.
 """
