@@ -121,6 +121,7 @@ def run_size(n: int, sizes_done: int) -> None:
     print(f"  ratio                : {(move.rows_copied / total) / (rows / seconds):12.3f}")
     print(f"  write pause          : {pause:12.2f} s  (goal < 2 s at 100k products)")
     print(f"  concurrent writes    : {len(written):12,} committed, {len(lost)} lost")
+    print(f"  inside the pause     : {move.checkpoint.get('pause')}")
 
 
 def main() -> int:

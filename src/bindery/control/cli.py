@@ -137,7 +137,8 @@ def cmd_tenants_move(config: Config, args: argparse.Namespace) -> int:
     if tenant is None:
         raise _failed(f"no tenant {args.slug!r}")
     target = _control_call(access_host, args.to)
-    move = _control_call(do_move_tenant, tenant, target, actor="cli", progress=_out)
+    move = _control_call(do_move_tenant, tenant, target, actor="cli", progress=_out,
+                         job_wait_seconds=args.wait_jobs)
     window = (move.unfenced_at - move.fenced_at).total_seconds() if move.fenced_at and move.unfenced_at else 0
     _out(f"Tenant {tenant.slug} moved to {target.name}: {move.rows_copied} rows copied, every table verified; "
          f"writes paused {window:.2f} s. Prune the old copy with 'bindery tenants prune-moved'.")
@@ -246,6 +247,8 @@ def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
                       "run again to resume a move that stopped")
     q.add_argument("slug")
     q.add_argument("--to", required=True, metavar="HOST")
+    q.add_argument("--wait-jobs", type=float, default=600.0, metavar="SECONDS",
+                   help="how long to wait for the tenant's running jobs before the cutover (default 600)")
     q.set_defaults(func=cmd_tenants_move)
     q = ps.add_parser("prune-moved", help="delete the fenced old copies of finished moves")
     q.set_defaults(func=cmd_tenants_prune)

@@ -18,6 +18,7 @@ class ControlErrorCode(StrEnum):
     TENANT_FENCED = "tenant_fenced"
     MOVE_INVALID = "move_invalid"
     MOVE_FAILED = "move_failed"
+    MOVE_WAITING = "move_waiting"
 
 
 class ControlError(Exception):

@@ -56,6 +56,17 @@ BEGIN
         RAISE EXCEPTION '{MARK}: tenant % has moved to another host; this host no longer accepts its writes',
             refused USING ERRCODE = 'BF001';
     END IF;
+    -- A moving tenant's written rows go to the move journal (read after the tenant row lock,
+    -- so a writer blocked by the journal switch sees it on).
+    IF TG_OP = 'DELETE' THEN
+        INSERT INTO control_movejournal (tenant_id, table_name, row_id)
+        SELECT r.tenant_id, TG_TABLE_NAME, r.id FROM changed_old r
+          JOIN control_localtenant t ON t.id = r.tenant_id WHERE t.journal;
+    ELSE
+        INSERT INTO control_movejournal (tenant_id, table_name, row_id)
+        SELECT r.tenant_id, TG_TABLE_NAME, r.id FROM changed_new r
+          JOIN control_localtenant t ON t.id = r.tenant_id WHERE t.journal;
+    END IF;
     RETURN NULL;
 END
 $fn$;

@@ -82,6 +82,12 @@ class LocalTenant(models.Model):
     # every tenant write checks it (bindery.control.fencing), so a late writer is refused.
     epoch = models.PositiveIntegerField(default=1)
     fenced = models.BooleanField(default=False)
+    # A move pauses the tenant's schedules (the scheduler enqueues nothing, workers start no
+    # queued run) on both hosts until the switch; the target resumes them.
+    paused = models.BooleanField(default=False)
+    # While a move runs between PostgreSQL hosts, the fence triggers record every written row
+    # of the tenant in ``MoveJournal`` so catch-up and verification touch only those rows.
+    journal = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["slug"]
@@ -226,3 +232,17 @@ class TenantMove(ControlModel):
 
     def __str__(self) -> str:
         return f"{self.tenant.slug}: {self.source.name} -> {self.target.name} ({self.step})"
+
+
+class MoveJournal(models.Model):
+    """A row of a moving tenant written on this host since the move began (kept by the fence triggers)."""
+
+    database_role: ClassVar[str] = "host"
+
+    id = models.BigAutoField(primary_key=True)
+    tenant_id = models.UUIDField()
+    table_name = models.CharField(max_length=100)
+    row_id = models.UUIDField()
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant_id", "id"], name="control_journal_tenant")]

@@ -8,15 +8,20 @@ resumes when run again:
 2. **copy** — every tenant-owned table (found by itself: every model on the tenant base, so
    models added later move without changes), in foreign-key order, in batches by id, one
    transaction per table, while the tenant keeps working on the source.
-3. **catch up** — rows changed since the copy started (``modified_at`` with a margin) are
-   upserted and rows deleted on the source are deleted on the target; repeated until small.
+3. **catch up** — the tenant's schedules are paused and the move waits for its running jobs
+   (a timeout leaves the move resumable). Between PostgreSQL hosts the rows the fence
+   triggers journaled since the start are synced by id, round after round until few changed,
+   then every table is pre-verified by buckets while the tenant still writes (see the journal
+   section below). Otherwise rows changed since the copy started (``modified_at`` with a
+   margin) are upserted and rows deleted on the source are deleted on the target.
 4. **cutover** — the source fences the tenant (epoch + 1; on PostgreSQL the fence waits for
    running writers to commit and refuses every later write), the last changes are synced, and
-   every table is **verified** by row count and checksum. A table that differs (say, written
-   by a bulk update that did not touch ``modified_at``) is re-synced in full and verified
-   again; a move that still differs fails and the source is unfenced (clean roll-back).
-5. **switch** — the directory points to the target with the new epoch; the source keeps its
-   fenced, read-only copy until ``bindery tenants prune-moved``.
+   the move is **verified**: with the journal, the rows noted since the pre-verification and
+   every table's row count; otherwise (or when counts differ, or after a restart) every table
+   by row count and checksum. A table that differs is re-synced in full and verified again; a
+   move that still differs fails and the source is unfenced (clean roll-back).
+5. **switch** — the directory points to the target with the new epoch and the schedules resume
+   there; the source keeps its fenced, read-only copy until ``bindery tenants prune-moved``.
 
 The window in which the tenant cannot write is step 4 only.
 """
@@ -26,8 +31,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import time
 from collections.abc import Callable, Iterable
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from django.apps import apps
@@ -239,6 +246,225 @@ def _sync_changes(src: str, dst: str, tenant_id: Any, since: dt.datetime | None,
     return changed
 
 
+def pause_schedules(alias: str, tenant_id: Any, *, paused: bool = True) -> None:
+    """Pause (or resume) the tenant's schedules on one host.
+
+    ``FOR UPDATE`` on the tenant row waits for workers claiming a run right now (their UPDATE's
+    fence trigger holds the row until commit), so once this returns no new run of the tenant
+    starts on that host and every run that did start is visible as running.
+    """
+    with transaction.atomic(using=alias):
+        LocalTenant.objects.using(alias).select_for_update().filter(pk=tenant_id).first()
+        LocalTenant.objects.using(alias).filter(pk=tenant_id).update(paused=paused)
+
+
+def running_runs(alias: str, tenant_id: Any) -> int:
+    from bindery.integration.models import Run, RunStatus
+
+    return int(Run.objects.db_manager(alias).unscoped().filter(tenant_id=tenant_id, status=RunStatus.RUNNING).count())
+
+
+def wait_for_jobs(alias: str, tenant_id: Any, *, timeout: float, poll: float = 0.5) -> None:
+    """Wait until no run of the tenant is running on ``alias``; raise ``MOVE_WAITING`` after ``timeout`` s."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        running = running_runs(alias, tenant_id)
+        if not running:
+            return
+        if time.monotonic() >= deadline:
+            raise ControlError(ControlErrorCode.MOVE_WAITING,
+                               f"{running} run(s) of the tenant are still running after {timeout:g} s; the move "
+                               "stopped before the cutover and the tenant's schedules run again. Run the move "
+                               "again to resume it (or cancel those runs first)")
+        time.sleep(poll)
+
+
+# --- the move journal (PostgreSQL hosts) ------------------------------------------------------
+# While a move runs, the source's fence triggers record every written row of the tenant in
+# ``control_movejournal``. Catch-up rounds take the entries out (DELETE ... RETURNING, in a
+# source transaction that commits only after the target's, so a crash loses none) and sync
+# exactly those rows. Entries of writers that commit later stay for the next round, so no
+# write is missed whatever the commit order. Verification is then incremental: every table
+# is compared bucket by bucket before the fence (rows that differ are noted), and under the
+# fence only those rows and the rows the journal synced since are compared again, plus the
+# row count of every table. Ghostferry's iterative verifier works the same way.
+
+VERIFY_BUCKET_CHARS = 3  # 4,096 buckets per table by md5(id)
+MAX_ROUNDS = 10
+
+
+def set_journal(alias: str, tenant_id: Any, *, on: bool) -> None:
+    """Start (or stop and clear) the tenant's move journal on a host.
+
+    ``FOR UPDATE`` on the tenant row waits for writers in flight; every later write statement
+    reads the flag after its own lock on the row, so none escapes the journal.
+    """
+    from bindery.control.models import MoveJournal
+
+    with transaction.atomic(using=alias):
+        LocalTenant.objects.using(alias).select_for_update().filter(pk=tenant_id).first()
+        LocalTenant.objects.using(alias).filter(pk=tenant_id).update(journal=on)
+        if not on:
+            MoveJournal.objects.using(alias).filter(tenant_id=tenant_id).delete()
+
+
+Touched = dict[str, set[Any]]
+
+
+def _merge(into: Touched, more: Touched) -> None:
+    for table, ids in more.items():
+        into.setdefault(table, set()).update(ids)
+
+
+def _sync_rows(src: str, dst: str, tenant_id: Any, touched: Touched) -> None:
+    """Make the target's rows with these ids equal to the source's (upsert or delete), in one transaction."""
+    ordered = [m for m in tenant_models() if touched.get(m._meta.db_table)]
+    fetched: dict[str, list[tuple[Any, ...]]] = {}
+    missing: dict[str, set[Any]] = {}
+    for model in ordered:
+        table = model._meta.db_table
+        pk_at = [f.attname for f in _columns(model)].index(model._meta.pk.attname)
+        rows = [row for batch in _rows(src, model, tenant_id, ids=list(touched[table])) for row in batch]
+        fetched[table] = rows
+        missing[table] = set(touched[table]) - {row[pk_at] for row in rows}
+    with transaction.atomic(using=dst):
+        for model in reversed(ordered):  # deletions first (a unique key may pass to a new row)
+            _delete_ids(dst, model, missing[model._meta.db_table])
+        for model in ordered:
+            for start in range(0, len(fetched[model._meta.db_table]), BATCH):
+                _upsert(dst, model, fetched[model._meta.db_table][start:start + BATCH])
+
+
+def _drain_journal(src: str, dst: str, tenant_id: Any) -> Touched:
+    """One catch-up round from the journal; return the rows it synced by table."""
+    with transaction.atomic(using=src), connections[src].cursor() as cursor:
+        cursor.execute("DELETE FROM control_movejournal WHERE tenant_id = %s RETURNING table_name, row_id",
+                       [tenant_id])
+        touched: Touched = {}
+        for table, row_id in cursor.fetchall():
+            touched.setdefault(table, set()).add(row_id)
+        _sync_rows(src, dst, tenant_id, touched)  # the target commits first
+    return touched
+
+
+def _on_both(src: str, dst: str, work: Callable[[str], Any]) -> tuple[Any, Any]:
+    """Run ``work(alias)`` on both hosts at once (the target side on its own thread and connection)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def target_side() -> Any:
+        try:
+            return work(dst)
+        finally:
+            connections[dst].close()  # this thread's own connection
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        target = pool.submit(target_side)
+        return work(src), target.result()
+
+
+def _bucket_digests(alias: str, model: type[models.Model], tenant_id: Any) -> dict[str, tuple[int, str]]:
+    conn = connections[alias]
+    quote = conn.ops.quote_name
+    cols = ", ".join(quote(f.column) for f in _columns(model))
+    pk = quote(model._meta.pk.column)
+    with conn.cursor() as cursor:
+        cursor.execute(f"SELECT substr(md5({pk}::text), 1, {VERIFY_BUCKET_CHARS}) AS b, count(*), "  # noqa: S608  (registry names)
+                       f"md5(string_agg(md5(ROW({cols})::text), '' ORDER BY {pk})) "
+                       f"FROM {quote(model._meta.db_table)} WHERE tenant_id = %s GROUP BY b", [tenant_id])
+        return {b: (int(n), str(d)) for b, n, d in cursor.fetchall()}
+
+
+def _row_digests(alias: str, model: type[models.Model], tenant_id: Any, *,
+                 buckets: list[str] | None = None, ids: list[Any] | None = None) -> dict[Any, str]:
+    conn = connections[alias]
+    quote = conn.ops.quote_name
+    cols = ", ".join(quote(f.column) for f in _columns(model))
+    pk = quote(model._meta.pk.column)
+    if buckets is not None:
+        where, arg = f"substr(md5({pk}::text), 1, {VERIFY_BUCKET_CHARS}) = ANY(%s)", buckets
+    else:
+        where, arg = f"{pk} = ANY(%s)", list(ids or [])
+    with conn.cursor() as cursor:
+        cursor.execute(f"SELECT {pk}, md5(ROW({cols})::text) FROM {quote(model._meta.db_table)} "  # noqa: S608  (registry names)
+                       f"WHERE tenant_id = %s AND {where}", [tenant_id, arg])
+        return dict(cursor.fetchall())
+
+
+def _differing(a: dict[Any, str], b: dict[Any, str]) -> set[Any]:
+    return {key for key in a.keys() | b.keys() if a.get(key) != b.get(key)}
+
+
+def _preverify(src: str, dst: str, tenant_id: Any) -> Touched:
+    """Compare every table by buckets while the tenant still writes; return the rows that differ."""
+    differing: Touched = {}
+    for model in tenant_models():
+        a, b = _on_both(src, dst, partial(_bucket_digests, model=model, tenant_id=tenant_id))
+        buckets = sorted(key for key in a.keys() | b.keys() if a.get(key) != b.get(key))
+        if buckets:
+            ra, rb = _on_both(src, dst, partial(_row_digests, model=model, tenant_id=tenant_id, buckets=buckets))
+            differing[model._meta.db_table] = _differing(ra, rb)
+    return differing
+
+
+def _counts(alias: str, tenant_id: Any) -> dict[str, int]:
+    return {m._meta.db_table: m._default_manager.db_manager(alias).unscoped()  # type: ignore[attr-defined]
+            .filter(tenant_id=tenant_id).count() for m in tenant_models()}
+
+
+def _rows_and_counts(alias: str, tenant_id: Any, rows: Touched) -> tuple[dict[str, dict[Any, str]], dict[str, int]]:
+    digests = {m._meta.db_table: _row_digests(alias, m, tenant_id, ids=list(rows[m._meta.db_table]))
+               for m in tenant_models() if rows.get(m._meta.db_table)}
+    return digests, _counts(alias, tenant_id)
+
+
+def _verify_rows(src: str, dst: str, tenant_id: Any, rows: Touched) -> tuple[Touched, dict[str, int] | None]:
+    """Compare the given rows and every table's count on both hosts (one connection each side).
+
+    Return the differing rows, and the counts by table (None if they differ).
+    """
+    (a, count_a), (b, count_b) = _on_both(src, dst, partial(_rows_and_counts, tenant_id=tenant_id, rows=rows))
+    out: Touched = {}
+    for table in a:
+        if differ := _differing(a[table], b[table]):
+            out[table] = differ
+    if count_a != count_b:
+        logger.warning("tenant move: row counts differ under the fence", extra={
+            "event": "tenant.move_counts_differ",
+            "tables": {t: [count_a[t], count_b.get(t)] for t in count_a if count_a[t] != count_b.get(t)}})
+        return out, None
+    return out, count_a
+
+
+def _vacuum(alias: str) -> None:
+    """VACUUM (ANALYZE) the tenant tables, so the counts under the fence are index-only scans.
+
+    Skipped inside a transaction (VACUUM cannot run there; tests wrap the default database).
+    """
+    conn = connections[alias]
+    if conn.vendor != "postgresql" or conn.in_atomic_block:
+        return
+    with conn.cursor() as cursor:
+        for model in tenant_models():
+            cursor.execute(f"VACUUM (ANALYZE) {conn.ops.quote_name(model._meta.db_table)}")
+
+
+def _verify_incremental(src: str, dst: str, tenant_id: Any, rows: Touched) -> dict[str, int] | None:
+    """Under the fence: the rows noted since the pre-verification and every table's count.
+
+    Return the counts by table, or None if the counts differ (something wrote past the journal:
+    the caller verifies in full). Differing rows are synced once more and compared again.
+    """
+    differ, counts = _verify_rows(src, dst, tenant_id, rows)
+    if differ:
+        _sync_rows(src, dst, tenant_id, differ)
+        differ, counts = _verify_rows(src, dst, tenant_id, rows)
+        if differ:
+            raise ControlError(ControlErrorCode.MOVE_FAILED, f"verification failed for {', '.join(sorted(differ))}")
+    return counts
+
+
 def _checkpoint(move: TenantMove, step: MoveStep, **fields: Any) -> None:
     move.step = step
     for name, value in fields.items():
@@ -276,8 +502,12 @@ def start_move(tenant: Tenant, target: Host, *, actor: Any) -> TenantMove:
     return move
 
 
+JOB_WAIT_SECONDS = 600.0
+
+
 def do_move_tenant(tenant: Tenant, target: Host, *, actor: Any,
-                   progress: Callable[[str], None] | None = None) -> TenantMove:
+                   progress: Callable[[str], None] | None = None,
+                   job_wait_seconds: float = JOB_WAIT_SECONDS) -> TenantMove:
     """Move (or resume moving) ``tenant`` to ``target``; see the module docstring."""
     from bindery.control import directory
     from bindery.control.hosts import host_alias
@@ -286,14 +516,22 @@ def do_move_tenant(tenant: Tenant, target: Host, *, actor: Any,
     src, dst = host_alias(move.source), host_alias(move.target)
     say = progress or (lambda _line: None)
     epoch = int(move.checkpoint.get("epoch", 1))
+    journal = bool(move.checkpoint.get("journal"))
+    # Rows to compare again under the fence; known only to the process that pre-verified
+    # (a resumed move verifies every table in full instead).
+    recheck: Touched | None = None
+    pause: dict[str, Any] = {}
     try:
         if move.step == MoveStep.START:
             local = LocalTenant.objects.using(src).get(pk=tenant.pk)
             with transaction.atomic(using=dst):
                 LocalTenant.objects.using(dst).update_or_create(
                     pk=tenant.pk, defaults={"slug": local.slug, "name": local.name, "epoch": epoch,
-                                            "fenced": False, "max_products": local.max_products,
+                                            "fenced": False, "paused": True, "max_products": local.max_products,
                                             "max_orders_30d": local.max_orders_30d})
+            if _both_postgres(src, dst):
+                set_journal(src, tenant.pk, on=True)  # before the copy: every later write is journaled
+                move.checkpoint["journal"] = journal = True
             move.checkpoint["copy_started"] = timezone.now().isoformat()
             move.checkpoint["tables"] = {}
             move.rows_total = sum(m._default_manager.db_manager(src).unscoped()  # type: ignore[attr-defined]
@@ -311,6 +549,26 @@ def do_move_tenant(tenant: Tenant, target: Host, *, actor: Any,
                 _checkpoint(move, MoveStep.COPY, rows_copied=move.rows_copied)
             _checkpoint(move, MoveStep.CATCH_UP)
         if move.step == MoveStep.CATCH_UP:
+            pause_schedules(src, tenant.pk)
+            say("schedules paused; waiting for running jobs")
+            try:
+                wait_for_jobs(src, tenant.pk, timeout=job_wait_seconds)
+            except ControlError:
+                pause_schedules(src, tenant.pk, paused=False)
+                raise
+            if journal:
+                for _round in range(MAX_ROUNDS):
+                    changed = sum(len(ids) for ids in _drain_journal(src, dst, tenant.pk).values())
+                    say(f"caught up {changed} changed rows")
+                    if changed < SMALL_ENOUGH:
+                        break
+                _vacuum(src)
+                _vacuum(dst)
+                recheck = _preverify(src, dst, tenant.pk)
+                say(f"pre-verified every table ({sum(len(v) for v in recheck.values())} rows differ, rechecked later)")
+                _merge(recheck, _drain_journal(src, dst, tenant.pk))
+                _checkpoint(move, MoveStep.CUTOVER)
+        if move.step == MoveStep.CATCH_UP:
             since = dt.datetime.fromisoformat(move.checkpoint["copy_started"]) - MARGIN
             for _round in range(CATCH_UP_ROUNDS):
                 started = timezone.now()
@@ -325,11 +583,29 @@ def do_move_tenant(tenant: Tenant, target: Host, *, actor: Any,
             if move.fenced_at is None:
                 move.fenced_at = timezone.now()
                 _checkpoint(move, MoveStep.CUTOVER, fenced_at=move.fenced_at)
+            clock = time.perf_counter()
             fence_tenant(src, tenant.pk, epoch=epoch + 1)
-            since = dt.datetime.fromisoformat(move.checkpoint.get("synced_since", move.checkpoint["copy_started"]))
-            # Only changed rows here: deletions show up as a differing table in verify.
-            _sync_changes(src, dst, tenant.pk, since - MARGIN, deletions=False)
+            pause["fence"] = round(time.perf_counter() - clock, 3)
+            if journal:
+                final = _drain_journal(src, dst, tenant.pk)
+                if recheck is not None:
+                    _merge(recheck, final)
+            else:
+                since = dt.datetime.fromisoformat(move.checkpoint.get("synced_since", move.checkpoint["copy_started"]))
+                # Only changed rows here: deletions show up as a differing table in verify.
+                _sync_changes(src, dst, tenant.pk, since - MARGIN, deletions=False)
+            pause["final_sync"] = round(time.perf_counter() - clock - pause["fence"], 3)
             _checkpoint(move, MoveStep.VERIFY)
+        clock = time.perf_counter()
+        if move.step == MoveStep.VERIFY and journal and recheck is not None:
+            pause["rows_rechecked"] = sum(len(ids) for ids in recheck.values())
+            counts = _verify_incremental(src, dst, tenant.pk, recheck)
+            if counts is not None:
+                how = "buckets before the fence, changed rows and count under it"
+                move.checkpoint["verified"] = {table: {"rows": n, "checked": how} for table, n in counts.items()}
+                _checkpoint(move, MoveStep.SWITCH)
+            else:
+                say("row counts differ: verifying every table in full")
         if move.step == MoveStep.VERIFY:
             report = _verify(src, dst, tenant.pk)
             differing = [table for table, (a, b) in report.items() if a != b]
@@ -343,23 +619,31 @@ def do_move_tenant(tenant: Tenant, target: Host, *, actor: Any,
                 raise ControlError(ControlErrorCode.MOVE_FAILED,
                                    f"verification failed for {', '.join(differing)}")
             move.checkpoint["verified"] = {table: {"rows": a[0], "sha256": a[1]} for table, (a, _b) in report.items()}
+            pause["full_verify"] = True
             _checkpoint(move, MoveStep.SWITCH)
         if move.step == MoveStep.SWITCH:
+            if "verify" not in pause:
+                pause["verify"] = round(time.perf_counter() - clock, 3)
+            move.checkpoint["pause"] = pause  # where the write pause went, in seconds
+            if journal:
+                set_journal(src, tenant.pk, on=False)
             with transaction.atomic(using=dst):
-                LocalTenant.objects.using(dst).filter(pk=tenant.pk).update(epoch=epoch + 1, fenced=False)
+                LocalTenant.objects.using(dst).filter(pk=tenant.pk).update(epoch=epoch + 1, fenced=False,
+                                                                            paused=False)
             with transaction.atomic(using=CONTROL):
                 Placement.objects.filter(tenant=tenant).update(host=move.target, epoch=epoch + 1,
                                                                state=PlacementState.ACTIVE)
                 move.state = MoveState.DONE
                 move.finished_at = move.unfenced_at = timezone.now()
                 move.step = MoveStep.DONE
-                move.save(update_fields=["state", "finished_at", "unfenced_at", "step"])
+                move.save(update_fields=["state", "finished_at", "unfenced_at", "step", "checkpoint"])
             directory.clear()
             logger.info("tenant moved", extra={"event": "tenant.moved", "tenant": tenant.slug,
                                                "source": move.source.name, "target": move.target.name,
                                                "actor": str(actor)})
     except ControlError as exc:
-        _fail(move, src, epoch, str(exc))
+        if exc.code != ControlErrorCode.MOVE_WAITING:  # waiting for jobs leaves the move resumable
+            _fail(move, src, epoch, str(exc))
         raise
     return move
 
@@ -422,6 +706,8 @@ def copy_tenant_rows(src: str, dst: str, tenant_id: Any,
 def _fail(move: TenantMove, src: str, epoch: int, error: str) -> None:
     """Roll back cleanly: the source serves the tenant again at its old epoch."""
     unfence_tenant(src, move.tenant_id, epoch=epoch)
+    pause_schedules(src, move.tenant_id, paused=False)
+    set_journal(src, move.tenant_id, on=False)
     with transaction.atomic(using=CONTROL):
         Placement.objects.filter(tenant_id=move.tenant_id).update(state=PlacementState.ACTIVE)
         TenantMove.objects.filter(pk=move.pk).update(state=MoveState.FAILED, error=error[:2000],

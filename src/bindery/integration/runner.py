@@ -172,11 +172,23 @@ def _flatten(value: Any) -> list[Any]:
 
 
 def _claim(run_id: uuid.UUID, worker: str) -> Run | None:
+    """Mark a queued run running for ``worker``; None if taken, or if its tenant's schedules are paused.
+
+    The paused flag is read again after the UPDATE, in the same transaction: the UPDATE's fence
+    trigger holds the tenant row (``FOR KEY SHARE``) until commit, so either a move's pause waits
+    for this claim to commit (and then sees the run running) or this claim sees the pause.
+    """
     now = timezone.now()
-    claimed = Run.objects.unscoped().filter(pk=run_id, status=RunStatus.QUEUED).update(
-        status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, worker=worker[:100], modified_at=now)
-    if not claimed:
-        return None
+    with transaction.atomic(using=HOST):
+        claimed = Run.objects.unscoped().filter(pk=run_id, status=RunStatus.QUEUED).exclude(
+            tenant_id__in=LocalTenant.objects.filter(paused=True).values("pk")).update(
+            status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, worker=worker[:100], modified_at=now)
+        if not claimed:
+            return None
+        tenant_id = Run.objects.unscoped().filter(pk=run_id).values_list("tenant_id", flat=True).get()
+        if LocalTenant.objects.filter(pk=tenant_id, paused=True).exists():
+            transaction.set_rollback(True, using=HOST)
+            return None
     return Run.objects.unscoped().select_related("tenant", "connector", "procedure").get(pk=run_id)
 
 

@@ -16,12 +16,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from bindery.control.models import LocalTenant
 from bindery.control.routers import HOST
 from bindery.integration.actions import add_log_line, do_enqueue_run, wake_worker
 from bindery.integration.alerts import alert_late_runs, alert_run_failed
@@ -138,6 +140,11 @@ def stale_runs(*, now: dt.datetime, stale_after: dt.timedelta) -> list[Run]:
         Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True)))
 
 
+def paused_tenants() -> QuerySet[LocalTenant, Any]:
+    """Tenants whose schedules a tenant move paused: nothing of theirs is enqueued or woken."""
+    return LocalTenant.objects.filter(paused=True).values("pk")
+
+
 def tick(*, holder: str = WORKER_ID, now: dt.datetime | None = None,
          stale_after: dt.timedelta | None = None) -> TickResult:
     """One scheduler pass: lead or step aside, recover lost runs, enqueue due procedures."""
@@ -154,8 +161,10 @@ def tick(*, holder: str = WORKER_ID, now: dt.datetime | None = None,
             result.failed.append(str(run.pk))
     # A queued run whose wake-up message was lost (queue flushed, enqueue failed after commit)
     # is woken again; claiming is conditional, so a duplicate wake-up is harmless.
+    paused = paused_tenants()
     lost_wakeups = Run.objects.unscoped().filter(status=RunStatus.QUEUED, parent__isnull=True,
                                                  queued_at__lt=now - stale_after).exclude(pk__in=result.retried)
+    lost_wakeups = lost_wakeups.exclude(tenant_id__in=paused)
     for run_id in lost_wakeups.values_list("pk", flat=True):
         wake_worker(run_id)
         result.requeued.append(str(run_id))
@@ -163,7 +172,7 @@ def tick(*, holder: str = WORKER_ID, now: dt.datetime | None = None,
     if now.minute == 0:  # once an hour is plenty
         result.pruned = prune_runs(now=now, keep=dt.timedelta(days=settings.BINDERY_RUN_RETENTION_DAYS))
     due = Procedure.objects.unscoped().filter(enabled=True).filter(
-        Q(next_run_at__isnull=True) | Q(next_run_at__lte=now))
+        Q(next_run_at__isnull=True) | Q(next_run_at__lte=now)).exclude(tenant_id__in=paused)
     for procedure in due.order_by("next_run_at"):
         if not in_windows(procedure.windows, now):
             result.skipped.append(str(procedure.pk))

@@ -115,6 +115,7 @@ NOT_PERSONAL: dict[str, tuple[str, ...]] = {
     "control.LocalTenant": ("name",),
     "control.Datacenter": ("name", "country"),
     "control.Host": ("name",),
+    "control.MoveJournal": ("table_name",),
     "privacy.Incident": ("title",),
     "integration.Node": ("name",),
     "integration.Connector": ("name",),
