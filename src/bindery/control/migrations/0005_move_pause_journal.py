@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('control', '0003_delivery_hosts'),
+        ('control', '0004_host_snapshot_allowed_cidrs_host_snapshot_token_hash'),
     ]
 
     operations = [
