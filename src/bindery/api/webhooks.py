@@ -61,9 +61,10 @@ def receive_webhook(request: HttpRequest, node_id: str) -> HttpResponse:
         node = uuid.UUID(node_id)
     except ValueError:
         return _status(404, "no webhook inbox here")
-    tenant_id = WebhookEndpoint.objects.unscoped().filter(node_id=node).values_list("tenant_id", flat=True).first()
-    if tenant_id is None:
+    endpoint = WebhookEndpoint.objects.unscoped().select_related("node").filter(node_id=node).first()
+    if endpoint is None:
         return _status(404, "no webhook inbox here")
+    tenant_id = endpoint.tenant_id
     try:
         enter_request_scope(request, tenant_id)
     except TenantElsewhere as elsewhere:
@@ -74,7 +75,7 @@ def receive_webhook(request: HttpRequest, node_id: str) -> HttpResponse:
         return _status(413, f"webhook bodies are limited to {MAX_BODY} bytes")
     headers = {name.lower(): value for name, value in request.headers.items()}
     try:
-        received = receive(node, headers, body)
+        received = receive(endpoint, headers, body)
     except WebhookRefused as refused:
         bruteforce.record_event(SecurityEventKind.WEBHOOK_REFUSED, ip=client_ip(request), tenant_id=tenant_id,
                                 reason=refused.reason, node_id=str(node))

@@ -172,10 +172,10 @@ def _standard_topic(body: bytes) -> str:
     return topic[:200] if isinstance(topic, str) else ""
 
 
-def receive(node_id: uuid.UUID, headers: Mapping[str, str], body: bytes) -> Received:
-    """Verify and store one delivery (the caller has resolved the tenant scope); queue its processing."""
-    endpoint = WebhookEndpoint.objects.unscoped().select_related("node").filter(node_id=node_id).first()
-    if endpoint is None or not endpoint.enabled or not endpoint.node.enabled:
+def receive(endpoint: WebhookEndpoint, headers: Mapping[str, str], body: bytes) -> Received:
+    """Verify and store one delivery to ``endpoint`` (read with its node, and the tenant scope
+    entered, by the caller); queue its processing."""
+    if not endpoint.enabled or not endpoint.node.enabled:
         raise WebhookRefused(404, "no_inbox", "no webhook inbox here")
     if len(body) > MAX_BODY:
         raise WebhookRefused(413, "too_large", f"webhook bodies are limited to {MAX_BODY} bytes")
