@@ -12,6 +12,9 @@ Errors keep each endpoint's own shape: the XML ``Documents/errorCode`` form on e
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
@@ -27,7 +30,7 @@ from bindery.api.errors import ApiError, ApiErrorCode
 from bindery.control.directory import TenantElsewhere
 from bindery.control.middleware import tenant_elsewhere_response
 from bindery.integration import registry
-from bindery.integration.calls import recorded_call
+from bindery.integration.calls import Call, recorded_call
 from bindery.integration.errors import IntegrationError, IntegrationErrorCode
 from bindery.integration.models import Connector
 from bindery.security.client_ip import client_ip
@@ -178,6 +181,27 @@ def _summary(request: HttpRequest, caller: ConnectorCaller, what: str) -> str:
     return f"{what} called by {caller.actor} from {client_ip(request)}."
 
 
+@dataclass
+class Served:
+    """One authorized call: who calls, the connector's validated configuration, the body, the run."""
+
+    caller: ConnectorCaller
+    config: Any
+    body: bytes
+    call: Call
+
+
+@contextmanager
+def _served(request: HttpRequest, endpoint: str, scope: str, what: str, *, schema: Any = None,
+            accepted: frozenset[str] | None = None) -> Iterator[Served]:
+    """Check the caller, the connector's configuration and the body, then record the call as a run."""
+    caller, connector = _serving(request, endpoint, scope)
+    config = _config(schema, connector) if schema is not None else None
+    body = _body(request, accepted) if accepted is not None else b""
+    with recorded_call(connector, actor=caller.actor, summary=_summary(request, caller, what)) as call:
+        yield Served(caller, config, body, call)
+
+
 def _answer(answer: calls.Answer) -> HttpResponse:
     if isinstance(answer.body, dict):
         return JsonResponse(answer.body, status=answer.status)
@@ -203,10 +227,8 @@ def export_orders(request: HttpRequest, connector_id: str, format: OrderFormat |
 
     Needs scope ``sales:read``. ``format`` overrides the connector's format (xml, csv, json).
     """
-    caller, connector = _serving(request, "GET orders", "sales:read")
-    config = _config(ExportOrdersConfig, connector)
-    with recorded_call(connector, actor=caller.actor, summary=_summary(request, caller, "Export orders")) as call:
-        answer = calls.export_orders_call(call, config, format or config.format)
+    with _served(request, "GET orders", "sales:read", "Export orders", schema=ExportOrdersConfig) as served:
+        answer = calls.export_orders_call(served.call, served.config, format or served.config.format)
     return _answer(answer)
 
 
@@ -221,11 +243,10 @@ def export_orders(request: HttpRequest, connector_id: str, format: OrderFormat |
 @waf_exclude(fields={"DescriptionHtml": ["xss"], "ShortDescription": ["xss"]})
 def import_products(request: HttpRequest, connector_id: str) -> HttpResponse:
     """bindCommerceProducts XML in (UTF-8 or Latin-1); one result per product. Needs scope ``catalog:write``."""
-    caller, connector = _serving(request, "POST products", "catalog:write")
-    config = _config(ImportProductsConfig, connector)
-    body = _body(request, XML_TYPES)
-    with recorded_call(connector, actor=caller.actor, summary=_summary(request, caller, "Import products")) as call:
-        answer = calls.import_products_call(call, caller.tenant, config, body, actor=caller.actor)
+    with _served(request, "POST products", "catalog:write", "Import products", schema=ImportProductsConfig,
+                 accepted=XML_TYPES) as served:
+        answer = calls.import_products_call(served.call, served.caller.tenant, served.config, served.body,
+                                            actor=served.caller.actor)
     return _answer(answer)
 
 
@@ -241,10 +262,8 @@ def import_documents(request: HttpRequest, connector_id: str) -> HttpResponse:
 
     Needs scope ``sales:write``.
     """
-    caller, connector = _serving(request, "POST documents", "sales:write")
-    body = _body(request, XML_TYPES)
-    with recorded_call(connector, actor=caller.actor, summary=_summary(request, caller, "Import documents")) as call:
-        answer = calls.import_documents_call(call, caller.tenant, body, actor=caller.actor)
+    with _served(request, "POST documents", "sales:write", "Import documents", accepted=XML_TYPES) as served:
+        answer = calls.import_documents_call(served.call, served.caller.tenant, served.body, actor=served.caller.actor)
     return _answer(answer)
 
 
@@ -257,11 +276,10 @@ def import_documents(request: HttpRequest, connector_id: str) -> HttpResponse:
                    "responses": {"200": _JSON_STATUS, "207": _JSON_STATUS, "400": _JSON_STATUS, **_ERRORS}})
 def shipping_update(request: HttpRequest, connector_id: str) -> HttpResponse:
     """Tracking numbers for hub orders; they flow back to each order's channel. Needs scope ``sales:write``."""
-    caller, connector = _serving(request, "POST shipments", "sales:write")
-    config = _config(ShippingUpdateConfig, connector)
-    body = _body(request, JSON_TYPES)
-    with recorded_call(connector, actor=caller.actor, summary=_summary(request, caller, "Shipping update")) as call:
-        answer = calls.shipping_update_call(call, caller.tenant, config, body, actor=caller.actor)
+    with _served(request, "POST shipments", "sales:write", "Shipping update", schema=ShippingUpdateConfig,
+                 accepted=JSON_TYPES) as served:
+        answer = calls.shipping_update_call(served.call, served.caller.tenant, served.config, served.body,
+                                            actor=served.caller.actor)
     return _answer(answer)
 
 
@@ -272,11 +290,9 @@ def shipping_update(request: HttpRequest, connector_id: str) -> HttpResponse:
 def export_products(request: HttpRequest, connector_id: str, format: ExportFormat | None = None
                     ) -> HttpResponse | FileResponse:
     """The products the connector's filter selects, with its price lists and warehouses. Needs ``catalog:read``."""
-    caller, connector = _serving(request, "GET products", "catalog:read")
-    config = _config(ExportProductsConfig, connector)
-    fmt = format or config.format
-    with recorded_call(connector, actor=caller.actor, summary=_summary(request, caller, "Export products")) as call:
-        path = calls.export_products_call(call, caller.tenant, config, fmt)
+    with _served(request, "GET products", "catalog:read", "Export products", schema=ExportProductsConfig) as served:
+        fmt = format or served.config.format
+        path = calls.export_products_call(served.call, served.caller.tenant, served.config, fmt)
     handle = path.open("rb")
     # The spool folder goes as soon as the file is open: the open handle keeps the data readable.
     shutil.rmtree(path.parent, ignore_errors=True)
