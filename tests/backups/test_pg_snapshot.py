@@ -56,3 +56,46 @@ def test_truncated_dump_is_rejected(scratch_db, tmp_path):
     garbage.write_bytes(b"PGDMP" + b"\0" * 10)
     with pytest.raises(SnapshotError, match="pg_restore --list rejected"):
         verify_custom_dump(garbage)
+
+
+def test_the_password_goes_to_a_private_passfile_never_the_command_line(scratch_db, tmp_path, monkeypatch):
+    """``ps`` shows every user a tool's arguments: the URL's password must not be among them."""
+    import os
+    import stat
+
+    from bindery.backups import pg_snapshot
+    from bindery.backups.pg_snapshot import libpq_login
+
+    secret = "s3cr:et\\pw"
+    url = scratch_db.replace("bindery_test@", f"bindery_test:{secret.replace(':', '%3A')}@")
+    seen: list[tuple[list[str], str]] = []
+    real_run = pg_snapshot._run
+
+    def recording_run(args, timeout, env=None):
+        passfile = (env or {}).get("PGPASSFILE", "")
+        content = open(passfile).read() if passfile else ""
+        mode = stat.S_IMODE(os.stat(passfile).st_mode) if passfile else None
+        seen.append((list(args), f"{mode:o}:{content}" if passfile else ""))
+        return real_run(args, timeout, env)
+
+    monkeypatch.setattr(pg_snapshot, "_run", recording_run)
+    dump_postgres(url, tmp_path / "db.dump")  # the server trusts loopback, so the dump works either way
+    tool_calls = [(args, passfile) for args, passfile in seen if any("--dbname=" in a for a in args)]
+    assert len(tool_calls) == 2  # psql for the server version, pg_dump
+    for args, passfile in tool_calls:
+        assert not any("s3cr" in a for a in args), args
+        assert passfile == "600:*:*:*:*:s3cr\\:et\\\\pw\n"
+    with libpq_login(url) as (dsn, env):
+        kept = env["PGPASSFILE"]
+        assert "s3cr" not in dsn and "dbname=" in dsn
+    assert not os.path.exists(kept)  # removed when the call is over
+    with libpq_login(scratch_db) as (dsn, env):
+        assert "PGPASSFILE" not in env or env["PGPASSFILE"] == os.environ.get("PGPASSFILE")
+
+
+def test_a_malformed_url_is_refused_without_echoing_it():
+    from bindery.backups.pg_snapshot import libpq_login
+
+    with pytest.raises(SnapshotError) as exc, libpq_login("postgres://u:topsecret@[::1:5432/db x=1"):
+        pass
+    assert "topsecret" not in str(exc.value)

@@ -208,3 +208,27 @@ def _restore_whole(env: dict[str, str], tmp_path: Path, *queries: str) -> tuple[
         return out, [conn.execute(q).fetchone()[0] for q in queries]
     finally:
         conn.close()
+
+
+def test_a_requested_restore_is_carried_out_by_the_backup_sites_next_pass(install: dict[str, str]) -> None:
+    """The console's path, without its pages: a host queues the request, the site restores and reports."""
+    env = install
+    _bindery(env, "migrate", "--quiet")
+    _bindery(env, "manage", "shell", "-c", SETUP)
+    _bindery(env, "hosts", "add", "eu-2", "--url", "https://eu-2.example", "--database", env["SECOND_HOST_URL"],
+             "--datacenter", "local")
+    before = _report(env)
+    _bindery(env, "backup", "run")
+    refused = _bindery(env, "backup", "request-restore", "acme", "--to-host", "nowhere", "--reason", "test",
+                       check=False)
+    assert refused.returncode == 1 and "to_host" in refused.stderr
+    queued = _bindery(env, "backup", "request-restore", "acme", "--to-host", "eu-2", "--reason", "bad import").stdout
+    assert "queued" in queued and "host-local/" in queued
+    assert "requested" in _bindery(env, "backup", "requests").stdout
+    _bindery(env, "backup-site", "--once")
+    listed = _bindery(env, "backup", "requests").stdout
+    assert " done " in listed, listed
+    assert "rows in" in listed and "erased again by the journal replay" in listed
+    after = _report(env)
+    assert (after["host"], after["epoch"]) == ("eu-2", 2)
+    assert (after["orders"], after["totals"]) == (before["orders"], before["totals"])

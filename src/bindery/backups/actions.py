@@ -6,10 +6,10 @@ import datetime as dt
 import logging
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from bindery.backups.models import AlertKind, BackupAlert, BackupKind, BackupRecord, BackupState
+from bindery.backups.models import AlertKind, BackupAlert, BackupKind, BackupRecord, BackupState, RestoreRequest
 from bindery.control.routers import CONTROL
 
 logger = logging.getLogger(__name__)
@@ -164,3 +164,128 @@ def do_revoke_distance_override(database: str, *, actor: Any) -> int:
 
     return DistanceOverride.objects.filter(database=database, revoked_at__isnull=True).update(
         revoked_at=timezone.now(), revoked_by=actor_label(actor)[:100])
+
+
+class RestoreRequestError(ValueError):
+    """A restore request that cannot be queued; ``field`` names the input at fault."""
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _newest_host_backup(database: str) -> str:
+    record = (BackupRecord.objects.filter(database=database, kind=BackupKind.BACKUP, state=BackupState.OK)
+              .exclude(backup_id="").order_by("-started_at", "-id").first())
+    return record.backup_id if record else ""
+
+
+def do_request_tenant_restore(tenant_slug: str, to_host: str, *, reason: str, actor: Any,
+                              backup_ref: str = "", now: dt.datetime | None = None) -> RestoreRequest:
+    """Queue the restore of one tenant from a host backup into ``to_host``, for the backup site to run.
+
+    The backup is resolved now (blank: the newest good backup of the tenant's current host), so
+    what the operator confirmed is what is restored. Only catalogued host backups are accepted.
+    """
+    from bindery.backups.models import PurgedTenant, RestoreRequest, RestoreState
+    from bindery.control.errors import ControlError
+    from bindery.control.hosts import check_host_eligible
+    from bindery.control.models import Host, HostState, Placement, Tenant
+
+    tenant_slug, to_host, reason, backup_ref = (tenant_slug.strip(), to_host.strip(), reason.strip(),
+                                                backup_ref.strip())
+    for field, value in (("tenant", tenant_slug), ("to_host", to_host), ("reason", reason), ("backup", backup_ref)):
+        if not value.isprintable():  # control characters (NUL cannot even be stored on PostgreSQL)
+            raise RestoreRequestError(f"{field} holds control characters", field=field)
+    if len(reason) < 3 or len(reason) > 500:
+        raise RestoreRequestError("say why the tenant is restored (3 to 500 characters)", field="reason")
+    tenant = Tenant.objects.filter(slug=tenant_slug[:63]).first()
+    if tenant is None:
+        raise RestoreRequestError(f"no tenant {tenant_slug[:63]!r} in the directory", field="tenant")
+    if PurgedTenant.objects.filter(tenant_id=tenant.pk).exists():
+        raise RestoreRequestError(f"tenant {tenant.slug!r} was purged; its backups must not be restored",
+                                  field="tenant")
+    host = Host.objects.select_related("datacenter").filter(name=to_host[:63]).first()
+    if host is None or host.state == HostState.RETIRED:
+        raise RestoreRequestError(f"no active host {to_host[:63]!r}", field="to_host")
+    placement = Placement.objects.select_related("host").get(tenant=tenant)
+    if placement.host_id != host.pk:
+        try:
+            check_host_eligible(host, tenant)
+        except ControlError as exc:
+            raise RestoreRequestError(str(exc), field="to_host") from None
+    if backup_ref:
+        known = BackupRecord.objects.filter(backup_id=backup_ref[:200], kind=BackupKind.BACKUP,
+                                            state=BackupState.OK, database__startswith="host-").exists()
+        if not known:
+            raise RestoreRequestError(f"no good host backup {backup_ref[:200]!r} in the catalog", field="backup")
+    else:
+        backup_ref = _newest_host_backup(f"host-{placement.host.name}")
+        if not backup_ref:
+            raise RestoreRequestError(f"host {placement.host.name} has no good backup yet", field="backup")
+    try:
+        with transaction.atomic(using=CONTROL):
+            request = RestoreRequest.objects.create(
+                tenant_slug=tenant.slug, to_host=host.name, backup_ref=backup_ref, reason=reason,
+                requested_by=str(actor)[:100], requested_at=now or timezone.now(), state=RestoreState.REQUESTED)
+    except IntegrityError:
+        raise RestoreRequestError(f"a restore of {tenant.slug!r} is already queued or running",
+                                  field="tenant") from None
+    logger.warning("tenant restore requested", extra={
+        "event": "backup.restore_requested", "tenant": tenant.slug, "host": host.name, "backup_id": backup_ref,
+        "actor": str(actor)[:100]})
+    return request
+
+
+def do_cancel_restore_request(request: RestoreRequest, *, actor: Any) -> bool:
+    """Cancel a request the site has not claimed yet; False when it is already running or over."""
+    from bindery.backups.models import RestoreRequest, RestoreState
+
+    cancelled = RestoreRequest.objects.filter(pk=request.pk, state=RestoreState.REQUESTED).update(
+        state=RestoreState.CANCELLED, finished_at=timezone.now(), error=f"cancelled by {str(actor)[:80]}")
+    return bool(cancelled)
+
+
+def do_claim_restore_request(now: dt.datetime | None = None) -> RestoreRequest | None:
+    """The oldest queued request, marked running (a conditional update: two sites never both run it)."""
+    from bindery.backups.models import RestoreRequest, RestoreState
+
+    for request in RestoreRequest.objects.filter(state=RestoreState.REQUESTED).order_by("requested_at", "id")[:20]:
+        started = now or timezone.now()
+        if RestoreRequest.objects.filter(pk=request.pk, state=RestoreState.REQUESTED).update(
+                state=RestoreState.RUNNING, started_at=started):
+            request.state, request.started_at = RestoreState.RUNNING, started
+            return request
+    return None
+
+
+MAX_PROGRESS_LINES = 200
+
+
+def do_note_restore_progress(request: RestoreRequest, line: str) -> None:
+    request.progress = [*request.progress, line[:500]][-MAX_PROGRESS_LINES:]
+    request.save(update_fields=["progress"])
+
+
+def do_finish_restore_request(request: RestoreRequest, *, ok: bool, error: str = "",
+                              detail: dict[str, Any] | None = None) -> RestoreRequest:
+    from bindery.backups.models import RestoreState
+
+    request.state = RestoreState.DONE if ok else RestoreState.FAILED
+    request.finished_at = timezone.now()
+    request.error = error[:2000]
+    request.detail = detail or {}
+    request.save(update_fields=["state", "finished_at", "error", "detail"])
+    return request
+
+
+def do_fail_interrupted_restores(before: dt.datetime) -> int:
+    """Requests left running by a site that stopped (started before this site process): failed, to re-request.
+
+    A tenant restore copies in one transaction on the target, so an interrupted one wrote nothing there.
+    """
+    from bindery.backups.models import RestoreRequest, RestoreState
+
+    return RestoreRequest.objects.filter(state=RestoreState.RUNNING, started_at__lt=before).update(
+        state=RestoreState.FAILED, finished_at=timezone.now(),
+        error="interrupted: the backup site stopped during the restore; request it again")

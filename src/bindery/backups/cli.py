@@ -187,32 +187,15 @@ def cmd_backup_restore(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_backup_restore_tenant(config: Config, args: argparse.Namespace) -> int:
-    from bindery.backups.actions import do_finish_backup_record, do_start_backup_record
-    from bindery.backups.models import BackupKind
-    from bindery.backups.repository import BackupError, find_backup
-    from bindery.backups.restores import restore_tenant
-    from bindery.control.models import Host
+    from bindery.backups.repository import BackupError
+    from bindery.backups.site import restore_tenant_recorded
 
-    host = Host.objects.select_related("datacenter").filter(name=args.to_host).first()
-    if host is None:
-        raise _failed(f"no host '{args.to_host}'")
     site = _site(config)
     target = site.open_target()
     try:
-        try:
-            manifest = find_backup(target, site.ring, args.ref)
-        except BackupError as exc:
-            raise _failed(str(exc)) from None
-        record = do_start_backup_record(manifest.database, BackupKind.RESTORE, backup_id=manifest.backup_id)
-        try:
-            done = restore_tenant(target, site.ring, manifest, args.tenant, host, work_dir=site.work_dir,
-                                  server_url=site.scratch_server(host), actor="cli", progress=_out)
-        except BackupError as exc:
-            do_finish_backup_record(record, ok=False, error=str(exc))
-            raise _failed(str(exc)) from None
-        do_finish_backup_record(record, ok=True, detail={
-            "tenant": done.tenant, "to_host": done.host, "epoch": done.epoch, "rows": done.rows,
-            "rows_erased_again": done.rows_erased_again, "notes": done.notes})
+        done = restore_tenant_recorded(site, target, args.ref, args.tenant, args.to_host, actor="cli", progress=_out)
+    except BackupError as exc:
+        raise _failed(str(exc)) from None
     finally:
         target.close()
     for note in done.notes:
@@ -220,6 +203,34 @@ def cmd_backup_restore_tenant(config: Config, args: argparse.Namespace) -> int:
     _out(f"Restored tenant {done.tenant} from {done.backup_id} into {done.host} (epoch {done.epoch}): "
          f"{len(done.tables)} tables, {done.rows} rows verified; erasure journal replayed, "
          f"{done.rows_erased_again} row(s) erased again.")
+    return 0
+
+
+def cmd_backup_request_restore(config: Config, args: argparse.Namespace) -> int:
+    from bindery.backups.actions import RestoreRequestError, do_request_tenant_restore
+
+    try:
+        request = do_request_tenant_restore(args.tenant, args.to_host, reason=args.reason, actor="cli",
+                                            backup_ref=args.backup or "")
+    except RestoreRequestError as exc:
+        raise _failed(f"{exc.field}: {exc}") from None
+    _out(f"Restore request {request.pk} queued: tenant {request.tenant_slug} from {request.backup_ref} into "
+         f"{request.to_host}. The backup site carries it out on its next pass; `bindery backup requests` "
+         "shows its progress.")
+    return 0
+
+
+def cmd_backup_requests(config: Config, args: argparse.Namespace) -> int:
+    from bindery.backups.models import RestoreRequest
+
+    rows = list(RestoreRequest.objects.all()[: args.limit])
+    if not rows:
+        _out("No restore requests.")
+        return 0
+    for r in rows:
+        last = r.progress[-1] if r.progress else ""
+        _out(f"{r.pk:>5}  {r.state:<9}  {r.tenant_slug} -> {r.to_host}  {r.backup_ref}  by {r.requested_by} "
+             f"at {r.requested_at:%Y-%m-%d %H:%M}  {r.error or last}")
     return 0
 
 
@@ -326,6 +337,16 @@ def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     q.add_argument("--tenant", required=True, help="the tenant's slug")
     q.add_argument("--to-host", required=True, help="the host to restore it into (any host)")
     q.set_defaults(func=cmd_backup_restore_tenant)
+    q = ps.add_parser("request-restore", help="queue a tenant restore for the backup site (from a host, without "
+                      "the site key); the site runs it on its next pass")
+    q.add_argument("tenant", help="the tenant's slug")
+    q.add_argument("--to-host", required=True, help="the host to restore it into")
+    q.add_argument("--backup", default="", help="a host backup id (default: the newest of the tenant's host)")
+    q.add_argument("--reason", required=True, help="why (kept with the request)")
+    q.set_defaults(func=cmd_backup_request_restore)
+    q = ps.add_parser("requests", help="tenant restore requests with their state and progress")
+    q.add_argument("--limit", type=int, default=20)
+    q.set_defaults(func=cmd_backup_requests)
     q = ps.add_parser("override-distance", help="allow backing up a database from a site under 500 km away "
                       "(recorded: who, when, why), or --revoke")
     q.add_argument("database", help="host-<name>")

@@ -119,3 +119,44 @@ class DistanceOverride(ControlModel):
 
     def __str__(self) -> str:
         return f"distance override {self.database}"
+
+
+class RestoreState(models.TextChoices):
+    REQUESTED = "requested", "Requested"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class RestoreRequest(ControlModel):
+    """An operator's request to restore one tenant from a host backup, carried out by the backup site.
+
+    Hosts and the console never hold the site key that decrypts backups, so the console and the
+    API only queue the request; the site's service loop claims it, restores, verifies and
+    writes the outcome and progress back here (see :func:`bindery.backups.site.run_restore_requests`).
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    tenant_slug = models.CharField(max_length=63)
+    to_host = models.CharField(max_length=63)
+    backup_ref = models.CharField(max_length=200, blank=True, help_text="a backup id; blank: the newest backup "
+                                  "of the tenant's current host")
+    reason = models.CharField(max_length=500)
+    requested_by = models.CharField(max_length=100)
+    requested_at = models.DateTimeField()
+    state = models.CharField(max_length=10, choices=RestoreState.choices, default=RestoreState.REQUESTED)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    progress = models.JSONField(default=list, blank=True, help_text="the site's progress lines, newest last")
+    error = models.TextField(blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [models.UniqueConstraint(
+            fields=["tenant_slug"], condition=models.Q(state__in=["requested", "running"]),
+            name="restore_request_one_open_per_tenant")]
+
+    def __str__(self) -> str:
+        return f"restore {self.tenant_slug} to {self.to_host} ({self.state})"

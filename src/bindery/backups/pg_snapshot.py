@@ -7,10 +7,13 @@ dump is never recorded as a success and leaves nothing behind.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +29,40 @@ def _tool(name: str) -> str:
     return path
 
 
-def _run(args: list[str], timeout: int) -> subprocess.CompletedProcess[str]:
+def _run(args: list[str], timeout: int, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     # An argument list, never a shell: the URL cannot inject a command.
-    return subprocess.run(args, capture_output=True, text=True, check=False, timeout=timeout)  # noqa: S603
+    return subprocess.run(args, capture_output=True, text=True, check=False, timeout=timeout,  # noqa: S603
+                          env=env)
+
+
+@contextlib.contextmanager
+def libpq_login(url: str) -> Iterator[tuple[str, dict[str, str]]]:
+    """``(conninfo without the password, environment)`` for a PostgreSQL client tool.
+
+    A password on the command line is readable by every user of the machine (``ps``); it goes
+    into a password file readable by this user only (``PGPASSFILE``), removed afterwards.
+    """
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    try:
+        params = conninfo_to_dict(url)
+    except Exception as exc:  # psycopg.ProgrammingError; the message never holds the password
+        raise SnapshotError(f"not a PostgreSQL URL: {type(exc).__name__}") from None
+    password = params.pop("password", None)
+    env = dict(os.environ)
+    dsn = make_conninfo(**params)  # type: ignore[arg-type]
+    if not password:  # the URL has none: the tool finds it as psql would (PGPASSWORD, ~/.pgpass)
+        yield dsn, env
+        return
+    env.pop("PGPASSWORD", None)
+    with tempfile.TemporaryDirectory(prefix="bindery-pgpass-") as folder:
+        passfile = Path(folder) / "pgpass"
+        escaped = str(password).replace("\\", "\\\\").replace(":", "\\:")
+        fd = os.open(passfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"*:*:*:*:{escaped}\n")  # only this call's server reads this file
+        env["PGPASSFILE"] = str(passfile)
+        yield dsn, env
 
 
 def _major(text: str) -> int:
@@ -40,7 +74,9 @@ def _major(text: str) -> int:
 
 def check_client_matches_server(url: str) -> int:
     client = _run([_tool("pg_dump"), "--version"], 60)
-    server = _run([_tool("psql"), "--no-psqlrc", "-Atc", "SHOW server_version", url], 60)
+    with libpq_login(url) as (dsn, env):
+        server = _run([_tool("psql"), "--no-psqlrc", "--no-password", "-Atc", "SHOW server_version",
+                       f"--dbname={dsn}"], 60, env)
     if client.returncode != 0 or server.returncode != 0:
         raise SnapshotError(f"cannot read versions: {(client.stderr + server.stderr).strip()[:500]}")
     client_major = _major(client.stdout.split("(PostgreSQL)")[-1])
@@ -78,7 +114,8 @@ def dump_postgres(url: str, destination: Path, *, snapshot: str | None = None, c
             args.append(f"--snapshot={snapshot}")
         if not compress:
             args.append("--compress=0")
-        result = _run([*args, url], TIMEOUT_S)
+        with libpq_login(url) as (dsn, env):
+            result = _run([*args, f"--dbname={dsn}"], TIMEOUT_S, env)
         if result.returncode != 0:
             raise SnapshotError(f"pg_dump exited {result.returncode}: {result.stderr.strip()[:500]}")
         verify_custom_dump(partial)

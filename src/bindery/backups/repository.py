@@ -20,7 +20,6 @@ import json
 import os
 import secrets
 import sqlite3
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -310,10 +309,10 @@ def verify_backup(target: Target, ring: Keyring, manifest: Manifest, *, work_dir
 
 
 def _pg_restore(dump: Path, url: str) -> None:
-    done = subprocess.run(  # noqa: S603 - an argument list, no shell
-        [pg_snapshot._tool("pg_restore"), "--no-owner", "--no-privileges", "--exit-on-error",
-         "--no-password", f"--dbname={url}", str(dump)],
-        capture_output=True, text=True, check=False, timeout=pg_snapshot.TIMEOUT_S)
+    with pg_snapshot.libpq_login(url) as (dsn, env):
+        done = pg_snapshot._run(
+            [pg_snapshot._tool("pg_restore"), "--no-owner", "--no-privileges", "--exit-on-error",
+             "--no-password", f"--dbname={dsn}", str(dump)], pg_snapshot.TIMEOUT_S, env)
     if done.returncode != 0:
         raise BackupError(f"pg_restore exited {done.returncode}: {done.stderr.strip()[:500]}")
 

@@ -15,18 +15,23 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
 
 from bindery.backups.actions import (
+    do_claim_restore_request,
+    do_fail_interrupted_restores,
     do_finish_backup_record,
+    do_finish_restore_request,
+    do_note_restore_progress,
     do_raise_backup_alert,
     do_resolve_backup_alerts,
     do_start_backup_record,
     send_alert_mails,
 )
-from bindery.backups.models import AlertKind, BackupAlert, BackupKind, BackupRecord, BackupState
+from bindery.backups.models import AlertKind, BackupAlert, BackupKind, BackupRecord, BackupState, RestoreRequest
 from bindery.backups.repository import (
     BackupBusy,
     BackupError,
@@ -270,14 +275,69 @@ def check_alerts(sources: list[Source], *, now: dt.datetime | None = None) -> li
     return raised
 
 
+def restore_tenant_recorded(site: Site, target: Target, ref: str, tenant_slug: str, to_host: str, *, actor: Any,
+                            progress: Callable[[str], None]) -> Any:
+    """Restore one tenant (``bindery backup restore-tenant`` and console requests alike), recorded in the catalog.
+
+    Returns the :class:`~bindery.backups.restores.TenantRestore`; raises :class:`BackupError`.
+    """
+    from bindery.backups.restores import restore_tenant
+    from bindery.control.models import Host
+
+    host = Host.objects.select_related("datacenter").filter(name=to_host).first()
+    if host is None:
+        raise BackupError(f"no host '{to_host}'")
+    manifest = find_backup(target, site.ring, ref)
+    record = do_start_backup_record(manifest.database, BackupKind.RESTORE, backup_id=manifest.backup_id)
+    try:
+        done = restore_tenant(target, site.ring, manifest, tenant_slug, host, work_dir=site.work_dir,
+                              server_url=site.scratch_server(host), actor=actor, progress=progress)
+    except BackupError as exc:
+        do_finish_backup_record(record, ok=False, error=str(exc))
+        raise
+    do_finish_backup_record(record, ok=True, detail={
+        "tenant": done.tenant, "to_host": done.host, "epoch": done.epoch, "rows": done.rows,
+        "rows_erased_again": done.rows_erased_again, "notes": done.notes})
+    return done
+
+
+def run_restore_requests(site: Site, target: Target) -> list[RestoreRequest]:
+    """Carry out the operators' queued tenant restores, oldest first; return the requests handled."""
+    handled = []
+    while (request := do_claim_restore_request()) is not None:
+        claimed = request
+
+        def note(line: str, request: RestoreRequest = claimed) -> None:
+            do_note_restore_progress(request, line)
+
+        try:
+            done = restore_tenant_recorded(site, target, request.backup_ref, request.tenant_slug, request.to_host,
+                                           actor=f"{request.requested_by} (request {request.pk})", progress=note)
+        except BackupError as exc:
+            do_finish_restore_request(request, ok=False, error=str(exc))
+        except Exception as exc:  # recorded on the request, then the loop's error handler sees it
+            do_finish_restore_request(request, ok=False, error=f"{type(exc).__name__}: {exc}")
+            raise
+        else:
+            note(f"restored {done.rows} rows in {len(done.tables)} tables; "
+                 f"{done.rows_erased_again} row(s) erased again by the journal replay")
+            do_finish_restore_request(request, ok=True, detail={
+                "backup_id": done.backup_id, "epoch": done.epoch, "rows": done.rows, "tables": len(done.tables),
+                "rows_erased_again": done.rows_erased_again, "previous_host": done.previous_host,
+                "notes": done.notes})
+        handled.append(request)
+    return handled
+
+
 def site_tick(site: Site, *, now: dt.datetime | None = None,
               sources: list[Source] | None = None) -> list[BackupRecord]:
-    """One pass of the service loop; return the backups it ran."""
+    """One pass of the service loop; return the backups it ran. Queued tenant restores go first."""
     now = now or timezone.now()
     sources = sources if sources is not None else site_sources(site.config)
     done = []
     target = site.open_target()
     try:
+        run_restore_requests(site, target)
         for source in sources:
             if is_due(site, source, now):
                 record = run_backup(site, target, source)
@@ -298,6 +358,7 @@ def site_tick(site: Site, *, now: dt.datetime | None = None,
 
 def run_site_loop(site: Site, stop: threading.Event, *, poll_seconds: float = 60.0,
                   on_error: Callable[[Exception], None] | None = None) -> None:
+    do_fail_interrupted_restores(before=timezone.now())  # left running by a site process that stopped
     while not stop.is_set():
         try:
             site_tick(site)

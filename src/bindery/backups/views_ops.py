@@ -15,7 +15,14 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from bindery.backups.models import BackupAlert, BackupKind, BackupRecord, BackupState, DistanceOverride
+from bindery.backups.models import (
+    BackupAlert,
+    BackupKind,
+    BackupRecord,
+    BackupState,
+    DistanceOverride,
+    RestoreRequest,
+)
 from bindery.backups.site import STALE_AFTER
 
 CHART_WIDTH = 600
@@ -122,6 +129,25 @@ def backup_metrics(now: dt.datetime | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _restores(limit: int = 20) -> list[dict[str, Any]]:
+    return [{"id": r.pk, "tenant": r.tenant_slug, "to_host": r.to_host, "backup_id": r.backup_ref,
+             "reason": r.reason, "requested_by": r.requested_by, "requested_at": r.requested_at.isoformat(),
+             "state": r.state, "started_at": r.started_at.isoformat() if r.started_at else None,
+             "finished_at": r.finished_at.isoformat() if r.finished_at else None, "progress": r.progress,
+             "error": r.error, "detail": r.detail} for r in RestoreRequest.objects.all()[:limit]]
+
+
+def _restore_choices() -> dict[str, Any]:
+    from bindery.control.models import Host, HostState, Tenant
+
+    backups = (BackupRecord.objects.filter(kind=BackupKind.BACKUP, state=BackupState.OK, database__startswith="host-")
+               .exclude(backup_id="").order_by("-started_at").values_list("backup_id", flat=True)[:50])
+    return {"tenants": list(Tenant.objects.order_by("slug").values_list("slug", flat=True)[:500]),
+            "hosts": list(Host.objects.exclude(state=HostState.RETIRED).order_by("name")
+                          .values_list("name", flat=True)),
+            "backups": list(backups)}
+
+
 def backups_page(request: HttpRequest) -> HttpResponse:
     from bindery.ops.admin_site import ops_site
 
@@ -130,7 +156,8 @@ def backups_page(request: HttpRequest) -> HttpResponse:
     context = {
         **ops_site.each_context(request), "title": "Backups", "status": status, "history": _history(),
         "chart": _chart(), "open_alerts": sum(len(r["alerts"]) for r in status), "last_backup_at": totals["last"],
-        "stale_hours": round(STALE_AFTER.total_seconds() / 3600),
+        "stale_hours": round(STALE_AFTER.total_seconds() / 3600), "restores": _restores(),
+        "restore_choices": _restore_choices(),
     }
     return TemplateResponse(request, "backups/ops_backups.html", context)
 
@@ -176,3 +203,73 @@ def api_backups(request: HttpRequest) -> JsonResponse:
 def metrics_backups(request: HttpRequest) -> HttpResponse:
     denied = _denied(request)
     return denied or HttpResponse(backup_metrics(), content_type="text/plain; version=0.0.4")
+
+
+def _request_restore(data: Any, actor: Any) -> RestoreRequest:
+    from bindery.backups.actions import do_request_tenant_restore
+
+    def text(name: str) -> str:
+        value = data.get(name, "")
+        if not isinstance(value, str):
+            from bindery.backups.actions import RestoreRequestError
+
+            raise RestoreRequestError(f"{name} must be text", field=name)
+        return value[:600]
+
+    return do_request_tenant_restore(text("tenant"), text("to_host"), reason=text("reason"), actor=actor,
+                                     backup_ref=text("backup"))
+
+
+@require_POST
+def restore_tenant(request: HttpRequest) -> HttpResponse:
+    """Queue a tenant restore (the backup site runs it) or cancel a queued one; the slug is typed to confirm."""
+    from django.contrib import messages
+    from django.shortcuts import redirect
+
+    from bindery.backups.actions import RestoreRequestError, do_cancel_restore_request
+
+    cancel = request.POST.get("cancel", "")
+    if cancel:
+        found = RestoreRequest.objects.filter(pk=int(cancel) if cancel.isdigit() else 0).first()
+        if found is None or not do_cancel_restore_request(found, actor=request.user):
+            messages.error(request, "That request is not waiting any more; it cannot be cancelled.")
+        else:
+            messages.success(request, f"Restore request {found.pk} cancelled.")
+        return redirect("ops_backups")
+    if request.POST.get("confirm", "").strip() != request.POST.get("tenant", "").strip():
+        messages.error(request, "Type the tenant's slug again to confirm the restore.")
+        return redirect("ops_backups")
+    try:
+        queued = _request_restore(request.POST, request.user)
+    except RestoreRequestError as exc:
+        messages.error(request, f"{exc.field}: {exc}")
+    else:
+        messages.success(request, f"Restore of {queued.tenant_slug} from {queued.backup_ref} into {queued.to_host} "
+                                  "queued; the backup site runs it on its next pass.")
+    return redirect("ops_backups")
+
+
+def api_restores(request: HttpRequest) -> JsonResponse:
+    """GET: the restore requests with state and progress. POST (JSON): queue one."""
+    import json
+
+    from bindery.backups.actions import RestoreRequestError
+
+    denied = _denied(request)
+    if denied:
+        return denied
+    if request.method == "GET":
+        return JsonResponse({"restores": _restores(limit=100)})
+    if request.method != "POST":
+        return JsonResponse({"error": {"code": "method_not_allowed", "message": "GET or POST"}}, status=405)
+    try:
+        data = json.loads(request.body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        return JsonResponse({"error": {"code": "invalid", "message": "the body is not JSON"}}, status=400)
+    if not isinstance(data, dict):
+        return JsonResponse({"error": {"code": "invalid", "message": "send a JSON object"}}, status=400)
+    try:
+        queued = _request_restore(data, request.user)
+    except RestoreRequestError as exc:
+        return JsonResponse({"error": {"code": "invalid", "field": exc.field, "message": str(exc)}}, status=400)
+    return JsonResponse({"restore": next(r for r in _restores(limit=100) if r["id"] == queued.pk)}, status=201)
