@@ -127,7 +127,8 @@ def test_console_form_needs_the_slug_typed_again_then_queues_and_cancels(ops_cli
     request = RestoreRequest.objects.get()
     assert (request.backup_ref, request.state, request.reason) == (backup, RestoreState.REQUESTED,
                                                                    "wrong prices imported")
-    assert 'id="restore-requests"' in html and "wrong prices imported" in html
+    assert 'id="restore-requests"' in html
+    assert "wrong prices imported" in html
     cancelled = ops_client.post("/ops/backups/restore-tenant", {"cancel": str(request.pk)}, follow=True)
     assert "cancelled" in cancelled.content.decode()
     request.refresh_from_db()
@@ -142,7 +143,8 @@ def test_the_site_claims_each_request_once_and_interrupted_ones_fail(tenant: Loc
     _backup()
     queued = do_request_tenant_restore("acme", "local", reason="drill", actor="test")
     claimed = do_claim_restore_request()
-    assert claimed is not None and claimed.pk == queued.pk
+    assert claimed is not None
+    assert claimed.pk == queued.pk
     assert do_claim_restore_request() is None  # running: not claimed twice
     with pytest.raises(RestoreRequestError):
         do_request_tenant_restore("acme", "local", reason="drill", actor="test")  # still open

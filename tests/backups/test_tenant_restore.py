@@ -221,14 +221,17 @@ def test_a_requested_restore_is_carried_out_by_the_backup_sites_next_pass(instal
     _bindery(env, "backup", "run")
     refused = _bindery(env, "backup", "request-restore", "acme", "--to-host", "nowhere", "--reason", "test",
                        check=False)
-    assert refused.returncode == 1 and "to_host" in refused.stderr
+    assert refused.returncode == 1
+    assert "to_host" in refused.stderr
     queued = _bindery(env, "backup", "request-restore", "acme", "--to-host", "eu-2", "--reason", "bad import").stdout
-    assert "queued" in queued and "host-local/" in queued
+    assert "queued" in queued
+    assert "host-local/" in queued
     assert "requested" in _bindery(env, "backup", "requests").stdout
     _bindery(env, "backup-site", "--once")
     listed = _bindery(env, "backup", "requests").stdout
     assert " done " in listed, listed
-    assert "rows in" in listed and "erased again by the journal replay" in listed
+    assert "rows in" in listed
+    assert "erased again by the journal replay" in listed
     after = _report(env)
     assert (after["host"], after["epoch"]) == ("eu-2", 2)
     assert (after["orders"], after["totals"]) == (before["orders"], before["totals"])
