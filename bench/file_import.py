@@ -9,7 +9,10 @@ two-level category), serves it from an asyncssh SFTP server on loopback, then in
   and again into tenant C after the file import (the mean of both is the baseline, so the
   tables' growth favours neither side);
 - files: ``pick_up`` over SFTP + ``import_products`` (checking pass, mapping, batched bulk upsert)
-  into tenant B.
+  into tenant B;
+- then a ``product_export`` connector publishes tenant B's catalogue to a web-server node over the
+  same SFTP server (full), 1% of the products change, and a differential run publishes again
+  (issue 5's goal: under 10 s).
 
 Prints rows/s of each, the ratio files / baseline, and peak RSS. Runs on PostgreSQL in two
 throw-away databases (``bench_*``), created with ``BINDERY_BENCH_PG`` (default
@@ -115,6 +118,54 @@ class SftpServer:
         self.thread.join(timeout=10)
 
 
+def differential_publish(tenant: Any, n: int, root: Path, server: SftpServer | None) -> tuple[float, float, int, int]:
+    """Publish every product to a web-server node, change 1%, publish again through the engine's delta.
+
+    Returns (full seconds, differential seconds, products changed, products the delta read).
+    """
+    from bindery.catalog.actions import do_bulk_upsert_products
+    from bindery.catalog.payloads import PriceData, ProductData
+    from bindery.integration.actions import do_create_connector, do_create_node, do_enqueue_run
+    from bindery.integration.models import Run, RunStatus
+    from bindery.integration.runner import execute_run
+
+    (root / "feeds").mkdir(exist_ok=True)
+    hub = do_create_node(tenant, "hub files", "files", settings={"protocol": "local", "folder": "x"}, actor="bench")
+    if server is not None:
+        web = do_create_node(tenant, "feeds", "web_server", settings={
+            "protocol": "sftp", "host": "127.0.0.1", "allow_private": True, "port": server.port, "username": "bench",
+            "folder": "feeds", "host_key": server.host_key, "timeout": 600}, credentials={"password": "bench"},
+            actor="bench")
+    else:
+        web = do_create_node(tenant, "feeds", "web_server", settings={"protocol": "local", "folder": "feeds"},
+                             actor="bench")
+    connector = do_create_connector(tenant, "feed", hub, "product_export", output_node=web, differential=True,
+                                    config={"format": "csv", "file_prefix": "Feed", "price_lists": ["retail"],
+                                            "warehouses": ["main"]}, actor="bench")
+
+    def run() -> tuple[float, int]:
+        started = time.perf_counter()
+        queued = do_enqueue_run(connector=connector, actor="bench")  # the inline queue may run it right away
+        finished = execute_run(queued.pk, heartbeat=False) or Run.objects.for_tenant(tenant).get(pk=queued.pk)
+        seconds = time.perf_counter() - started
+        assert finished.status == RunStatus.SUCCEEDED, finished.error
+        return seconds, finished.read_count
+
+    time.sleep(6)  # the delta overlap (5 s) would otherwise re-take the import's last batch next time
+    full_s, full_read = run()
+    assert full_read == n, full_read
+    time.sleep(6)  # past the engine's delta overlap (5 s), so the delta reads only what changes next
+    changed = list(range(0, n, 100))
+    for start in range(0, len(changed), BATCH):
+        do_bulk_upsert_products(tenant, [ProductData(
+            sku=f"SKU-{i:08d}", name=f"Product {i}", prices=[PriceData(price_list="retail", gross=Decimal("5.55"),
+                                                                         vat_rate=22)])
+            for i in changed[start:start + BATCH]], actor="bench")
+    delta_s, delta_read = run()
+    assert len(changed) <= delta_read <= len(changed) + 10, (delta_read, len(changed))
+    return full_s, delta_s, len(changed), delta_read
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
@@ -197,7 +248,7 @@ def run(n: int, *, sftp: bool) -> int:
             transport: Any
             if server is not None:
                 transport = SftpTransport("127.0.0.1", port=server.port, username="bench", password="bench",  # noqa: S106
-                                          host_key=server.host_key, folder="in", timeout=600)
+                                          host_key=server.host_key, folder="in", timeout=600, allow_private=True)
             else:
                 transport = LocalTransport(root, "in")
             config = {"file": {"format": "csv", "limits": {"max_rows": n}}, "mapping": MAPPING, "batch_size": BATCH}
@@ -205,6 +256,7 @@ def run(n: int, *, sftp: bool) -> int:
                 tenants[1], path, config, actor="bench", name=name), spool=root / "spool", max_bytes=2**31)
             transport.close()
             ours = n / (time.perf_counter() - started)
+            published = differential_publish(tenants[1], n, root, server)
         finally:
             if server is not None:
                 server.stop()
@@ -218,6 +270,9 @@ def run(n: int, *, sftp: bool) -> int:
     print(f"  {label:<22}: {ours:10,.0f} rows/s")
     print(f"  ratio                 : {ours / baseline:10.3f}        (goal >= 0.8)")
     print(f"  peak RSS              : {peak_rss_mb():10,.0f} MB     (goal < 500)")
+    full_s, delta_s, changed, read = published
+    print(f"  full publish          : {full_s:10.1f} s      ({n:,} products to a web-server node)")
+    print(f"  differential publish  : {delta_s:10.1f} s      ({changed:,} changed, {read:,} read; goal < 10 s)")
     print(f"  engine                : PostgreSQL {connection.pg_version // 10000}")
     return 0
 
