@@ -15,6 +15,7 @@ from bindery.accounts.actions import do_create_user
 from bindery.accounts.models import Role, User
 from bindery.control.actions import do_create_tenant
 from bindery.control.models import LocalTenant
+from tests.support.pgcluster import private_postgres  # noqa: F401  (a fixture, for every test folder)
 
 PASSWORD = "correct horse battery staple"
 

@@ -47,31 +47,48 @@ def setup_django() -> None:
 _DB_VARS = {"control": "BINDERY_CONTROL_DATABASE_URL", "default": "BINDERY_HOST_DATABASE_URL"}
 
 
-def check_databases(config: Config) -> None:
-    """Connect to both databases; raise ConfigError naming the URL variable that fails."""
+def check_databases(config: Config, *, control_optional: bool = False) -> list[str]:
+    """Connect to both databases; raise ConfigError naming the URL variable that fails.
+
+    With ``control_optional`` (serving commands: web, worker, scheduler) an unreachable control
+    database is only warned about: a host keeps serving its own tenants through a control-plane
+    outage (docs/hosts.md, Routing), and that includes a host restarted during one. Returns the
+    aliases that answered.
+    """
     from django.db import connections
 
     from bindery.ops.logs import redact_text
 
+    answered = []
     for alias, variable in _DB_VARS.items():
         url = config.control_db if alias == "control" else config.host_db
-        if url.is_sqlite and url.path is not None and not url.path.parent.is_dir():
-            raise ConfigError(variable, f"folder {url.path.parent} does not exist")
         try:
-            connections[alias].ensure_connection()
-            with connections[alias].cursor() as cursor:
-                cursor.execute("SELECT 1")
-        except Exception as exc:
-            reason = redact_text(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
-            raise ConfigError(variable, f"cannot connect to the database: {reason}") from None
+            if url.is_sqlite and url.path is not None and not url.path.parent.is_dir():
+                raise ConfigError(variable, f"folder {url.path.parent} does not exist")
+            try:
+                connections[alias].ensure_connection()
+                with connections[alias].cursor() as cursor:
+                    cursor.execute("SELECT 1")
+            except Exception as exc:
+                reason = redact_text(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+                raise ConfigError(variable, f"cannot connect to the database: {reason}") from None
+        except ConfigError as exc:
+            if not (control_optional and alias == "control"):
+                raise
+            connections[alias].close()
+            print(f"bindery: warning: {exc}; serving this host's own tenants from its own records "
+                  "until the control database answers", file=sys.stderr, flush=True)
+            continue
+        answered.append(alias)
+    return answered
 
 
-def pending_migrations() -> dict[str, int]:
+def pending_migrations(aliases: list[str] | None = None) -> dict[str, int]:
     from django.db import connections
     from django.db.migrations.executor import MigrationExecutor
 
     pending = {}
-    for alias in _DB_VARS:
+    for alias in aliases if aliases is not None else list(_DB_VARS):
         executor = MigrationExecutor(connections[alias])
         plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
         pending[alias] = len(plan)
@@ -123,23 +140,25 @@ def cmd_demo(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-def _prepare_web(config: Config) -> TlsFiles:
-    """Check everything the web server needs before it starts: certificate, ports, databases."""
+def _prepare_web(config: Config) -> tuple[TlsFiles, list[str]]:
+    """Check everything the web server needs before it starts: certificate, ports, databases.
+
+    Returns the TLS files and the database aliases that answered (the control database may not).
+    """
     from bindery.ops.tls import ensure_certificate
 
     tls = ensure_certificate(config)
     check_port_free(config, config.https_port, "BINDERY_HTTPS_PORT")
     if config.http_port:
         check_port_free(config, config.http_port, "BINDERY_HTTP_PORT")
-    check_databases(config)
-    return tls
+    return tls, check_databases(config, control_optional=True)
 
 
 def cmd_web(config: Config, args: argparse.Namespace) -> int:
     from bindery.ops.server import serve_https, start_redirect_server
 
-    tls = _prepare_web(config)
-    waiting = {alias: n for alias, n in pending_migrations().items() if n}
+    tls, answered = _prepare_web(config)
+    waiting = {alias: n for alias, n in pending_migrations(answered).items() if n}
     if waiting:
         raise CommandFailed(f"{sum(waiting.values())} database migrations are not applied; run 'bindery migrate'")
     start_redirect_server(config)
@@ -159,7 +178,7 @@ def _consumer(config: Config, *, periodic: bool, threads: int) -> Any:
 
 
 def cmd_worker(config: Config, args: argparse.Namespace) -> int:
-    check_databases(config)
+    check_databases(config, control_optional=True)
     consumer = _consumer(config, periodic=args.with_scheduler, threads=args.threads or config.worker_threads)
     _out(f"Bindery worker: {consumer.workers} threads on the {config.queue_backend} queue.")
     consumer.run()
@@ -172,7 +191,7 @@ def cmd_scheduler(config: Config, args: argparse.Namespace) -> int:
 
     from bindery.ops.queue import huey
 
-    check_databases(config)
+    check_databases(config, control_optional=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -185,7 +204,7 @@ def cmd_scheduler(config: Config, args: argparse.Namespace) -> int:
 
 def cmd_run(config: Config, args: argparse.Namespace) -> int:
     """Everything in one command: migrate, demo tenant, web (child process), worker + scheduler."""
-    tls = _prepare_web(config)
+    tls, _answered = _prepare_web(config)
     cmd_migrate(config, argparse.Namespace(quiet=True))
     if config.demo and not args.no_demo:
         cmd_demo(config, args)

@@ -59,8 +59,10 @@ def test_provision_place_and_retire(tmp_path: Path) -> None:
             [(uuid.uuid4().hex, tenant_id, f"S{i}") for i in range(1500)])
     assert "on host eu-b" in ok(tmp_path, "tenants", "create", "second")
     listing = ok(tmp_path, "hosts", "list")
-    assert "first(1500p/0o)" in listing
-    assert "second(0p/0o)" in listing
+    assert "first(1500p/0o/0r)" in listing
+    assert "second(0p/0o/0r)" in listing
+    assert "RUNS/D" in listing
+    assert "LAG" in listing
     assert "sqlite" not in listing  # database URLs are never printed
     assert "eu-a" in ok(tmp_path, "tenants", "list")
     assert "still serves 1 tenants (first)" in refused(tmp_path, "hosts", "retire", "eu-a")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -19,8 +21,9 @@ from bindery.control.hosts import (
     do_retire_host,
     ensure_local_host,
 )
-from bindery.control.load import measure_host, recommend_moves
+from bindery.control.load import HOT, measure_host, measure_hosts, recommend_moves
 from bindery.control.models import Datacenter, Host, HostState, LocalTenant, Placement
+from tests.control.runs import connectors, finished_runs, waiting_run
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -182,3 +185,64 @@ def test_recommendations_move_small_tenants_off_a_hot_host(dc_de: Datacenter,
     assert loads[1].cold
     recs = recommend_moves(loads)
     assert [(r.tenant_slug, r.source, r.target) for r in recs] == [("t1", "hot", "cold")]
+
+
+def test_runs_per_day_and_queue_lag_are_measured(tenant: LocalTenant) -> None:
+    """Runs per day average the last 7 days; queue lag is the age of the oldest run still waiting,
+    counted from its re-queue for a retry, without procedure steps or a paused (moving) tenant."""
+    local = ensure_local_host()
+    copy, other, third = connectors(tenant, 3)
+    finished_runs(tenant, copy, 14, age=dt.timedelta(days=3))
+    finished_runs(tenant, copy, 9, age=dt.timedelta(days=8))  # outside the window
+    load = measure_host(local)
+    assert load.tenants[0].runs_per_day == 2.0
+    assert load.units == pytest.approx(2.0 / 100)
+    assert load.queue_lag_seconds == 0.0
+    waiting_run(tenant, other, queued=dt.timedelta(hours=2), requeued=dt.timedelta(seconds=40))
+    lag = measure_host(local).queue_lag_seconds
+    assert 40 <= lag < 100  # waiting since the retry, not since the first queueing two hours ago
+    assert not measure_host(local).lagging
+    waiting_run(tenant, third, queued=dt.timedelta(minutes=10))
+    load = measure_host(local)
+    assert 600 <= load.queue_lag_seconds < 700
+    assert load.lagging
+    assert load.hot  # hot by lag although its units are tiny
+    assert load.pressure > HOT
+    LocalTenant.objects.filter(pk=tenant.pk).update(paused=True)  # a move holds its runs on purpose
+    assert measure_host(local).queue_lag_seconds == 0.0
+
+
+def test_queue_lag_steers_placement_and_recommendations(tenant: LocalTenant, other_tenant: LocalTenant,
+                                                        host_database_url: UrlFactory) -> None:
+    """A host whose runs wait too long gets no new tenant and is told to shed its busiest one."""
+    local = ensure_local_host()
+    roomy = do_add_host("roomy", datacenter=local.datacenter, public_url="https://roomy.example",
+                        database_url=host_database_url(), capacity=10, actor="test")
+    _products(alias_for_host(roomy), do_create_tenant("resident", "Resident", host=roomy, actor="test").pk, 500)
+    copy, waiting = connectors(tenant, 2)
+    finished_runs(tenant, copy, 70, age=dt.timedelta(days=1))
+    assert choose_host(allowed_countries=[], dedicated=False).pk == local.pk  # 0.7 of 100 units < 0.5 of 10
+    assert recommend_moves(measure_hosts()) == []
+    waiting_run(tenant, waiting, queued=dt.timedelta(minutes=15))
+    assert choose_host(allowed_countries=[], dedicated=False).pk == roomy.pk
+    recs = recommend_moves(measure_hosts())
+    assert [(r.tenant_slug, r.source, r.target) for r in recs] == [("acme", local.name, "roomy")]
+    assert "queue lag" in recs[0].reason
+    # A lagging host is never a target either.
+    assert [r.target for r in recommend_moves([measure_host(roomy), measure_host(local)])] != [local.name]
+
+
+def test_hosts_list_shows_runs_per_day_and_queue_lag(tenant: LocalTenant, capsys: pytest.CaptureFixture[str]) -> None:
+    from bindery.control.cli import cmd_hosts_list
+
+    ensure_local_host()
+    copy, waiting = connectors(tenant, 2)
+    finished_runs(tenant, copy, 20, age=dt.timedelta(days=2))  # + the waiting one: 21 in 7 days
+    waiting_run(tenant, waiting, queued=dt.timedelta(minutes=20))
+    assert cmd_hosts_list(None, None) == 0  # type: ignore[arg-type]  # neither is read
+    out = capsys.readouterr().out
+    header, row = out.splitlines()[:2]
+    assert "RUNS/D" in header
+    assert "LAG" in header
+    assert re.search(r"\s3\.00\s+1[23]\d\ds!\s", row), row  # 3 runs a day; 20 minutes, over the mark
+    assert "acme(0p/0o/3r)" in row

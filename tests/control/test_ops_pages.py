@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
@@ -41,7 +42,8 @@ def test_hosts_page_shows_load_chart_recommendations_and_moves(
     assert "<svg" in html
     assert "style=" not in html.split("<svg", 1)[1].split("</svg>", 1)[0]  # CSP: no inline styles
     assert "hot" in html
-    assert "t2 (3000 products" in html
+    assert "t2 (3000 products, 0 orders, 0.0 runs/day)" in html
+    assert "Queue lag" in html
     assert "bindery tenants move t1 --to cold" in html
     assert "acme" in html  # the move table
     assert "done" in html
@@ -60,12 +62,39 @@ def test_operator_api(ops_client: HttpsClient, host_database_url: Callable[[], s
     assert hot["units"] == 4.0
     assert hot["hot"] is True
     assert [t["slug"] for t in hot["tenants"]] == ["t1", "t2"]
+    assert hot["runs_per_day"] == 0
+    assert hot["queue_lag_seconds"] == 0
+    assert hot["lagging"] is False
+    assert hot["pressure"] == 1.0
+    assert {"runs_per_day", "queue_lag_seconds"} <= set(hot["tenants"][0])
     assert body["recommendations"][0]["tenant"] == "t1"
     assert "database" not in str(body).lower()  # no database URL ever leaves the control plane
     tenants = ops_client.get("/ops/api/tenants").json()["tenants"]
     assert {t["tenant"]: t["host"] for t in tenants} == {"t1": "hot", "t2": "hot"}
     assert ops_client.get("/ops/api/moves").json() == {"moves": []}
     assert ops_client.post("/ops/api/hosts").status_code == 405
+
+
+def test_runs_and_queue_lag_on_the_page_and_api(ops_client: HttpsClient, tenant: LocalTenant) -> None:
+    """A host whose runs wait shows its runs per day and its lag, and counts as hot."""
+    from bindery.integration.models import Run
+    from tests.control.runs import connectors, finished_runs, waiting_run
+
+    local = ensure_local_host()
+    copy, waiting = connectors(tenant, 2)
+    finished_runs(tenant, copy, 13, age=dt.timedelta(days=1))
+    waiting_run(tenant, waiting, queued=dt.timedelta(minutes=10))
+    assert Run.objects.for_tenant(tenant).count() == 14
+    body = ops_client.get("/ops/api/hosts").json()
+    row = next(h for h in body["hosts"] if h["name"] == local.name)
+    assert row["runs_per_day"] == 2.0
+    assert 600 <= row["queue_lag_seconds"] < 700
+    assert row["lagging"] is True
+    assert row["hot"] is True
+    assert row["tenants"][0]["runs_per_day"] == 2.0
+    html = ops_client.get("/ops/hosts/").content.decode()
+    assert "(behind)" in html
+    assert "acme (0 products, 0 orders, 2.0 runs/day, oldest waiting run 6" in html
 
 
 def test_tenant_users_and_strangers_are_kept_out(client: HttpsClient, owner: User) -> None:

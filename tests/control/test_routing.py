@@ -104,3 +104,51 @@ def test_control_outage_keeps_serving_own_tenants(tenant: LocalTenant, owner: Us
         assert directory.lookup(tenant.pk) is None  # nothing known: the host's records decide
         assert client.get("/").status_code in (200, 302)
     assert directory.lookup(tenant.pk) == cached
+
+
+def test_signing_in_to_a_workspace_elsewhere_goes_to_its_host(client: HttpsClient, owner: User,
+                                                              tenant: LocalTenant) -> None:
+    """The sign-in form sends a workspace served elsewhere to its host's sign-in page (303, no password
+    re-posted); the password is not even checked here."""
+    from tests.conftest import PASSWORD
+
+    _place(tenant, _host_b())
+    response = client.post("/login/?next=/catalog/", {"workspace": "ACME ", "email": owner.email,
+                                                      "password": PASSWORD, "next": "/catalog/"})
+    assert response.status_code == 303
+    assert response["Location"] == "https://b.example:9443/login/?workspace=acme&next=%2Fcatalog%2F"
+    assert "_auth_user_id" not in client.session
+    shown = client.get("/login/?workspace=acme")
+    assert shown.status_code == 200
+    assert 'value="acme"' in shown.content.decode()
+
+
+def test_signing_in_to_a_workspace_this_host_never_held(client: HttpsClient) -> None:
+    """A workspace only the directory knows (never on this host) is found by its slug."""
+    from bindery.control.models import Plan, Tenant
+
+    host_b = _host_b()
+    elsewhere = Tenant.objects.create(slug="faraway", name="Far away", plan=Plan.STANDARD)
+    Placement.objects.create(tenant=elsewhere, host=host_b, epoch=1)
+    response = client.post("/login/", {"workspace": "faraway", "email": "x@faraway.example", "password": "x"})
+    assert response.status_code == 303
+    assert response["Location"] == "https://b.example:9443/login/?workspace=faraway"
+    unknown = client.post("/login/", {"workspace": "nowhere", "email": "x@nowhere.example", "password": "x"})
+    assert unknown.status_code == 400  # the usual "not right", nothing revealed
+
+
+@pytest.mark.django_db(databases="__all__", transaction=True)
+def test_a_fenced_copy_is_not_served_when_the_directory_is_down(tenant: LocalTenant, owner: User) -> None:
+    """A tenant that moved away (fenced copy here) gets 503, not stale data, when nobody can say where."""
+    ensure_local_host()
+    _token, plaintext = do_create_api_token(tenant, "erp", ["catalog:read"], actor="test")
+    client = HttpsClient()
+    client.force_login(owner, backend="bindery.accounts.backends.TenantUserBackend")
+    LocalTenant.objects.filter(pk=tenant.pk).update(fenced=True)
+    with control_down():
+        api = HttpsClient().get("/api/v1/products", headers={"Authorization": f"Bearer {plaintext}"})
+        assert api.status_code == 503
+        assert api["Retry-After"] == "30"
+        assert client.get("/catalog/products/").status_code == 503
+    LocalTenant.objects.filter(pk=tenant.pk).update(fenced=False)
+    assert HttpsClient().get("/api/v1/products", headers={"Authorization": f"Bearer {plaintext}"}).status_code == 200

@@ -78,13 +78,17 @@ def cmd_hosts_list(config: Config, args: argparse.Namespace) -> int:
     from bindery.control.load import measure_hosts, recommend_moves
 
     loads = measure_hosts()
-    _out(f"{'HOST':16} {'DC':10} {'STATE':9} {'KIND':9} {'LOAD':>8} {'CAP':>6} {'USE':>5} TENANTS")
+    _out(f"{'HOST':16} {'DC':10} {'STATE':9} {'KIND':9} {'LOAD':>8} {'CAP':>6} {'USE':>5} {'RUNS/D':>8} "
+         f"{'LAG':>7} TENANTS")
     for load in loads:
         host = load.host
-        tenants = ", ".join(f"{t.slug}({t.products}p/{t.orders_30d}o)" for t in load.tenants) or "-"
+        tenants = ", ".join(f"{t.slug}({t.products}p/{t.orders_30d}o/{t.runs_per_day:g}r)"
+                            for t in load.tenants) or "-"
         use = f"{load.share:.0%}" if load.reachable else "down"
+        lag = f"{load.queue_lag_seconds:.0f}s" + ("!" if load.lagging else "")
         _out(f"{host.name:16} {host.datacenter.name:10} {host.state:9} "
-             f"{'dedicated' if host.dedicated else 'shared':9} {load.units:8.2f} {host.capacity:6} {use:>5} {tenants}")
+             f"{'dedicated' if host.dedicated else 'shared':9} {load.units:8.2f} {host.capacity:6} {use:>5} "
+             f"{load.runs_per_day:8.2f} {lag:>7} {tenants}")
     for rec in recommend_moves(loads):
         _out(f"recommend: move {rec.tenant_slug} from {rec.source} to {rec.target} ({rec.units} units; {rec.reason})")
     return 0

@@ -4,7 +4,9 @@ Every request for a tenant asks :func:`lookup`. Entries come from the control da
 are kept ``BINDERY_DIRECTORY_TTL`` seconds. When the control database cannot be reached the
 host keeps serving from what it has (stale entries included) and, for tenants it never
 looked up, from its own ``LocalTenant`` rows: a tenant stored here and not fenced is served
-here. So a control-plane outage never stops a host serving its own tenants.
+here. So a control-plane outage never stops a host serving its own tenants. A fenced copy (a
+tenant that moved away and is not pruned yet) is never served: without the directory the host
+cannot say where the tenant went, so it answers 503 until the directory answers again.
 """
 
 from __future__ import annotations
@@ -33,10 +35,11 @@ class DirectoryEntry:
 
 
 class TenantElsewhere(Exception):
-    """The tenant is served by another host; answer with a redirect to ``url``."""
+    """The tenant is served by another host: a redirect to ``entry``'s URL, or with no entry
+    (moved away, and the directory cannot say where right now) a 503."""
 
-    def __init__(self, entry: DirectoryEntry) -> None:
-        super().__init__(f"tenant served by host {entry.host_name}")
+    def __init__(self, entry: DirectoryEntry | None) -> None:
+        super().__init__(f"tenant served by host {entry.host_name}" if entry else "tenant moved away")
         self.entry = entry
 
 
@@ -92,11 +95,17 @@ def check_served_here(tenant_id: uuid.UUID) -> None:
     """Raise :class:`TenantElsewhere` when the directory places the tenant on another host.
 
     Unknown to the directory (or the directory unreachable with nothing cached): the host's own
-    records decide, i.e. the request is served here.
+    records decide: served here unless this host's copy is fenced (moved away), then
+    ``TenantElsewhere(None)``.
     """
     entry = lookup(tenant_id)
     if entry is not None and not entry.is_here:
         raise TenantElsewhere(entry)
+    if entry is None:
+        from bindery.control.models import LocalTenant
+
+        if LocalTenant.objects.filter(pk=tenant_id, fenced=True).exists():
+            raise TenantElsewhere(None)
 
 
 def redirect_url(entry: DirectoryEntry, full_path: str) -> str:

@@ -187,7 +187,8 @@ def check_host_eligible(host: Host, tenant: Tenant) -> None:
 
 
 def choose_host(*, allowed_countries: list[str], dedicated: bool) -> Host:
-    """Return the eligible host with the lowest measured load relative to its capacity."""
+    """Return the eligible host with the lowest measured pressure: load against capacity, raised
+    by queue lag (bindery.control.load)."""
     return choose_host_excluding(None, allowed_countries=allowed_countries, dedicated=dedicated)
 
 
@@ -202,7 +203,7 @@ def choose_host_excluding(excluded: Host | None, *, allowed_countries: list[str]
                            f"no {kind} host{where}; add one with 'bindery hosts add'")
     loads = [measure_host(h) for h in candidates]
     reachable = [load for load in loads if load.reachable] or loads
-    return min(reachable, key=lambda load: (load.share, load.host.name)).host
+    return min(reachable, key=lambda load: (load.pressure, load.share, load.host.name)).host
 
 
 def host_alias(host: Host) -> str:

@@ -43,10 +43,20 @@ class TenantScopeMiddleware:
 
 
 def tenant_elsewhere_response(request: HttpRequest, elsewhere: object) -> HttpResponse:
-    """307 to the owning host: the method and body are kept, for pages and APIs alike."""
+    """307 to the owning host: the method and body are kept, for pages and APIs alike.
+
+    A tenant that moved away while the directory cannot say where gets 503 with Retry-After:
+    its fenced copy here must not be served as if it were current.
+    """
     from bindery.control.directory import TenantElsewhere, redirect_url
 
     assert isinstance(elsewhere, TenantElsewhere)
+    if elsewhere.entry is None:
+        unavailable = HttpResponse("This workspace has moved to another host and the directory is unreachable; "
+                                   "try again shortly.\n", status=503, content_type="text/plain; charset=utf-8")
+        unavailable["Retry-After"] = "30"
+        unavailable["Cache-Control"] = "no-store"
+        return unavailable
     response = HttpResponse(status=307)
     response["Location"] = redirect_url(elsewhere.entry, request.get_full_path())
     response["Cache-Control"] = "no-store"

@@ -36,7 +36,12 @@ def sign_in(request: HttpRequest) -> HttpResponse:
     if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()},
                                            require_https=request.is_secure()):
         next_url = ""
-    form = SignInForm(request, data=request.POST if request.method == "POST" else None)
+    if request.method == "POST":
+        moved = _workspace_elsewhere(request, request.POST.get("workspace", ""), next_url)
+        if moved is not None:
+            return moved
+    form = SignInForm(request, data=request.POST if request.method == "POST" else None,
+                      initial={"workspace": request.GET.get("workspace", "")[:63]})
     if request.method == "POST" and form.is_valid():
         assert form.user is not None
         if mfa.has_mfa(form.user):
@@ -47,6 +52,47 @@ def sign_in(request: HttpRequest) -> HttpResponse:
         return HttpResponseRedirect(next_url or reverse("web:home"))
     status = 400 if request.method == "POST" else 200
     return render(request, "web/sign_in.html", {"form": form, "next": next_url}, status=status)
+
+
+def _workspace_elsewhere(request: HttpRequest, slug: str, next_url: str) -> HttpResponse | None:
+    """Send a sign-in for a workspace served by another host to that host's sign-in page.
+
+    303, not 307: the password is not re-posted across hosts (and this host's CSRF token means
+    nothing there); the owner's page opens with the workspace filled in. A workspace unknown to
+    this host is looked up in the directory by its slug, so signing in at any host works.
+    """
+    from bindery.control.directory import TenantElsewhere, check_served_here, lookup, redirect_url
+    from bindery.control.middleware import tenant_elsewhere_response
+    from bindery.control.models import LocalTenant, Tenant
+
+    slug = slug.strip().lower()[:63]
+    if not slug:
+        return None
+    try:
+        local = LocalTenant.objects.filter(slug=slug).values_list("pk", flat=True).first()
+        if local is not None:
+            check_served_here(local)
+            return None
+        try:
+            tenant_id = Tenant.objects.filter(slug=slug).values_list("pk", flat=True).first()
+        except Exception:  # the control plane is down: nothing to look up, the form says "not right"
+            from django.db import connections
+
+            from bindery.control.routers import CONTROL
+
+            connections[CONTROL].close_if_unusable_or_obsolete()
+            return None
+        entry = lookup(tenant_id) if tenant_id is not None else None
+        if entry is None or entry.is_here:
+            return None
+        raise TenantElsewhere(entry)
+    except TenantElsewhere as elsewhere:
+        if elsewhere.entry is None:
+            return tenant_elsewhere_response(request, elsewhere)
+        query = urlencode({"workspace": slug, **({"next": next_url} if next_url else {})})
+        response = HttpResponseRedirect(redirect_url(elsewhere.entry, f"{reverse('web:login')}?{query}"))
+        response.status_code = 303
+        return response
 
 
 @require_POST
