@@ -15,21 +15,28 @@ costs far more than the database work. Here Python only does what needs Python:
    its prices, stock, category and attribute-value links and images rows of their own staging
    table. All are filled with ``COPY`` (psycopg 3 ``cursor.copy``).
 
-Then one statement per table merges the staging rows into the real table. Each statement
-compares with what is stored and writes only what differs, so a repeated payload writes
-nothing: a plain ``INSERT`` for new keys and an ``UPDATE`` for changed rows (the rows are
-already matched, so ``ON CONFLICT``'s speculative insertion would only cost more). From the
-same comparison it inserts the change-log rows (old value from the stored row, new value from
-the staging row) and records in ``bulk_touched`` every product whose children changed. Last,
-new products are inserted and existing ones updated where a field changed or they are in
-``bulk_touched``, which bumps ``modified_at``; the ids it returns give the per-item outcome.
-All of it runs in the caller's transaction, one per batch.
+Then the rows are written set-based, per table (decision 0004):
+
+- children of products **created in this batch** (flag ``is_new`` on every staging row) cannot
+  match a stored row: one plain ``INSERT ... SELECT`` per table, and the change-log rows (old
+  value NULL) from the same staging rows. These statements never read the stored tables, so
+  their cost does not grow with the catalog;
+- children of **stored** products are compared with the stored rows (index probes): only what
+  differs is written (``IS DISTINCT FROM``), so a repeated payload writes nothing; the same
+  comparison gives the change-log rows (old value from the stored row, new from staging) and
+  records in ``bulk_touched`` every product whose children changed;
+- last, stored products are updated where a field changed or they are in ``bulk_touched``,
+  which bumps ``modified_at``; the ids it returns give the per-item outcome.
+
+No per-row trigger runs: the high-volume rows have no foreign-key constraints (their references
+are locked once per batch, :mod:`bindery.catalog.locks`) and the fence triggers are
+statement-level. All of it runs in the caller's transaction, one per batch.
 
 Semantics are those of the portable engine: prices and stock merge by key, categories,
 attribute values and images replace the set, variants get their parent. Every written row
 carries ``tenant_id``, so the statements work with or without a row-level-security scope.
 Staging tables are temporary (per connection), created on first use and emptied per batch;
-new child rows get a UUIDv7 from ``pg_temp.uuid7()``, like the ORM's ``new_id``.
+new products get ids from :func:`id_sequence`, new child rows a UUIDv7 from ``pg_temp.uuid7()``.
 """
 
 # S608: the SQL below is assembled from table and column names taken from the models, never from
@@ -567,7 +574,9 @@ def merge(tenant: LocalTenant, rows: Staging, now: dt.datetime, cause: str) -> s
     params: dict[str, Any] = {"tenant": tenant.pk, "now": now, "cause": cause}
     connection = connections[HOST]
     connection.ensure_connection()
-    with connection.connection.cursor() as cursor:
+    # The raw psycopg cursor (for COPY) bypasses Django's wrapper: convert its errors to Django's, so a
+    # refused batch (a constraint, row-level security) is replayed item by item like on the ORM path.
+    with connection.wrap_database_errors, connection.connection.cursor() as cursor:
         cursor.execute(_staging_ddl())
         for table, table_rows in (("bulk_product", rows.products), ("bulk_price", rows.prices),
                                   ("bulk_stock", rows.stock), ("bulk_category", rows.categories),
