@@ -196,13 +196,20 @@ def check_text(value: Any, field: str, *, max_length: int | None, required: bool
 
 def check_amount(value: Any, field: str, *, negative_ok: bool) -> Decimal:
     """Return ``value`` as a Decimal with 4 places, or raise a coded error naming ``field``."""
-    if isinstance(value, bool) or not isinstance(value, Decimal | int | float | str):
-        raise CatalogError(CatalogErrorCode.INVALID_DECIMAL, "must be a number", field=field)
-    try:
-        number = Decimal(str(value).strip()) if not isinstance(value, Decimal) else value
-    except InvalidOperation:
-        raise CatalogError(CatalogErrorCode.INVALID_DECIMAL, f"{str(value)[:40]!r} is not a number",
-                           field=field) from None
+    kind = type(value)
+    # Exact types first: this runs several times per item of a bulk upsert.
+    if kind is Decimal:
+        number = value
+    elif kind is int:
+        number = Decimal(value)
+    else:
+        if isinstance(value, bool) or not isinstance(value, Decimal | int | float | str):
+            raise CatalogError(CatalogErrorCode.INVALID_DECIMAL, "must be a number", field=field)
+        try:
+            number = Decimal(str(value).strip()) if not isinstance(value, Decimal) else value
+        except InvalidOperation:
+            raise CatalogError(CatalogErrorCode.INVALID_DECIMAL, f"{str(value)[:40]!r} is not a number",
+                               field=field) from None
     if not number.is_finite():
         raise CatalogError(CatalogErrorCode.INVALID_DECIMAL, "must be a finite number", field=field)
     if abs(number) >= LIMIT:
@@ -288,11 +295,10 @@ def check_price(price: PriceData, field: str) -> CleanPrice:
                            field=f"{field}.vat_rate")
     if price.net is None and price.gross is None:
         raise CatalogError(CatalogErrorCode.REQUIRED, "give net or gross", field=f"{field}.net")
-    amounts = {
-        key: None if getattr(price, key) is None
-        else check_amount(getattr(price, key), f"{field}.{key}", negative_ok=False)
-        for key in ("net", "gross", "discounted_net", "discounted_gross", "max_quantity")
-    }
+    amounts: dict[str, Decimal | None] = {}
+    for key in ("net", "gross", "discounted_net", "discounted_gross", "max_quantity"):
+        given = getattr(price, key)
+        amounts[key] = None if given is None else check_amount(given, f"{field}.{key}", negative_ok=False)
     net, gross = _net_gross(amounts["net"], amounts["gross"], vat_rate)
     discounted_net = discounted_gross = None
     if amounts["discounted_net"] is not None or amounts["discounted_gross"] is not None:
@@ -303,13 +309,14 @@ def check_price(price: PriceData, field: str) -> CleanPrice:
         raise CatalogError(CatalogErrorCode.INVALID_VALUE, "must not be below min_quantity",
                            field=f"{field}.max_quantity")
     applies = check_choice(price.discount_applies, f"{field}.discount_applies", DiscountApplies)
-    discount_from = check_datetime(price.discount_from, f"{field}.discount_from")
-    discount_to = check_datetime(price.discount_to, f"{field}.discount_to")
+    discount_from = None if price.discount_from is None else check_datetime(price.discount_from,
+                                                                             f"{field}.discount_from")
+    discount_to = None if price.discount_to is None else check_datetime(price.discount_to, f"{field}.discount_to")
     if applies == DiscountApplies.DATE_RANGE and discount_from is None and discount_to is None:
         raise CatalogError(CatalogErrorCode.REQUIRED, "a date-range discount needs discount_from or discount_to",
                            field=f"{field}.discount_from")
-    valid_from = check_datetime(price.valid_from, f"{field}.valid_from")
-    valid_to = check_datetime(price.valid_to, f"{field}.valid_to")
+    valid_from = None if price.valid_from is None else check_datetime(price.valid_from, f"{field}.valid_from")
+    valid_to = None if price.valid_to is None else check_datetime(price.valid_to, f"{field}.valid_to")
     if valid_from is not None and valid_to is not None and valid_to <= valid_from:
         raise CatalogError(CatalogErrorCode.INVALID_VALUE, "must be after valid_from", field=f"{field}.valid_to")
     values = {"net": net, "gross": gross, "vat_rate": vat_rate, "max_quantity": max_quantity,
@@ -399,13 +406,15 @@ def _check_groups(data: ProductData, prefix: str, clean: CleanProduct) -> None:
                 clean.categories.append(key)
     if data.attributes is not None:
         clean.attributes = []
+        seen_values: set[tuple[str, str]] = set()
         for i, attr in enumerate(data.attributes):
             here = f"{prefix}attributes[{i}]"
             triple = (check_text(attr.attribute, f"{here}.attribute", max_length=255, required=True).strip(),
                       check_text(attr.value, f"{here}.value", max_length=255, required=True),
                       check_choice(attr.kind, f"{here}.kind", AttributeKind))
-            if any(t[:2] == triple[:2] for t in clean.attributes):
+            if triple[:2] in seen_values:
                 raise CatalogError(CatalogErrorCode.DUPLICATE_KEY, "this attribute value appears twice", field=here)
+            seen_values.add(triple[:2])
             clean.attributes.append(triple)
     if data.images is not None:
         clean.images = []

@@ -33,13 +33,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
-from django.db import DatabaseError, connections, transaction
+from django.db import DatabaseError, IntegrityError, connections, transaction
+from django.db.models import Model
 from django.utils import timezone
 
 from bindery.catalog import bulk_pg
 from bindery.catalog.errors import CatalogError, CatalogErrorCode
+from bindery.catalog.locks import key_share
 from bindery.catalog.models import (
     Attribute,
     AttributeValue,
@@ -61,6 +63,8 @@ from bindery.control.models import LocalTenant
 from bindery.control.routers import HOST
 
 logger = logging.getLogger(__name__)
+K = TypeVar("K")
+M = TypeVar("M", bound=Model)
 
 BATCH_SIZE = 500
 # COPY's fixed cost per batch (staging setup, one statement per table) wants large batches;
@@ -159,11 +163,12 @@ class _BatchState:
         def wanted(attr: str) -> set[str]:
             return {key for item in items for node in (item, *item.variants) for key in (getattr(node, attr) or ())}
 
-        self.warehouses = {w.key: w for w in Warehouse.objects.for_tenant(tenant).filter(key__in=wanted("stock"))}
-        self.price_lists = {
+        self.warehouses = _present(Warehouse, {
+            w.key: w for w in Warehouse.objects.for_tenant(tenant).filter(key__in=wanted("stock"))})
+        self.price_lists = _present(PriceList, {
             pl.name: pl for pl in PriceList.objects.for_tenant(tenant).filter(
                 name__in={p.price_list for item in items for node in (item, *item.variants) for p in node.prices or ()})
-        }
+        })
         paths: set[str] = set()
         for path in wanted("categories"):
             names = path.split(PATH_SEPARATOR)
@@ -201,6 +206,12 @@ class _BatchState:
                                                                         value=value)
             writes.values.append(found)
         return found
+
+
+def _present(model: type[Model], rows: dict[K, M]) -> dict[K, M]:
+    """Lock referenced rows until commit (no foreign-key constraint does it, decision 0004); keep those still there."""
+    present = key_share(model, [row.pk for row in rows.values()])
+    return {key: row for key, row in rows.items() if row.pk in present}
 
 
 def _check_against_state(item: CleanProduct, state: _BatchState | bulk_pg.BatchState) -> int:
@@ -380,7 +391,18 @@ def _plan_images(node: CleanProduct, product: Product, created: bool, state: _Ba
     return True
 
 
+def _lock_link_targets(writes: _Writes) -> None:
+    """Lock the stored categories and values new links point to; refuse the batch if one vanished."""
+    for model, wanted, created in (
+            (Category, {link.category_id for link in writes.new_category_links}, {c.pk for c in writes.categories}),
+            (AttributeValue, {link.value_id for link in writes.new_value_links}, {v.pk for v in writes.values})):
+        stored = wanted - created
+        if stored - key_share(model, stored):
+            raise IntegrityError(f"a referenced {model.__name__} was deleted concurrently")
+
+
 def _write(tenant: LocalTenant, writes: _Writes) -> None:
+    _lock_link_targets(writes)
     def create(model: Any, rows: list[Any]) -> None:
         if rows:
             model.objects.bulk_create(rows, batch_size=BATCH_SIZE)

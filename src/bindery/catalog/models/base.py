@@ -7,6 +7,12 @@ from django.db import models
 from bindery.control.tenancy import TenantOwnedModel
 
 
+def bulk_tenant_link(*, db_index: bool = True) -> models.ForeignKey:
+    """The tenant link of a high-volume row: no constraint; no own index where a composite index leads with it."""
+    return models.ForeignKey("control.LocalTenant", on_delete=models.PROTECT, related_name="+", editable=False,
+                             db_constraint=False, db_index=db_index)
+
+
 class BulkTenantRow(TenantOwnedModel):
     """A tenant-owned row whose tenant link has no database foreign-key constraint.
 
@@ -18,8 +24,7 @@ class BulkTenantRow(TenantOwnedModel):
     docs/decisions/0003-catalog-bulk-writes.md.
     """
 
-    tenant = models.ForeignKey("control.LocalTenant", on_delete=models.PROTECT, related_name="+", editable=False,
-                               db_constraint=False)
+    tenant = bulk_tenant_link()
 
     class Meta(TenantOwnedModel.Meta):
         abstract = True

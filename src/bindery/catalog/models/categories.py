@@ -42,8 +42,9 @@ class Category(TenantOwnedModel):
 
 class ProductCategory(BulkTenantRow):
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="category_links",
-                                db_index=False)
-    category = models.ForeignKey(Category, on_delete=models.CASCADE, related_name="product_links")
+                                db_index=False, db_constraint=False)
+    category = models.ForeignKey(Category, on_delete=models.CASCADE, related_name="product_links",
+                                 db_constraint=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["product", "category"], name="catalog_product_category_once")]
@@ -93,8 +94,9 @@ class ProductAttributeValue(BulkTenantRow):
     """A product carries a value; a descriptive attribute may have several values on one product."""
 
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="attribute_links",
-                                db_index=False)
-    value = models.ForeignKey(AttributeValue, on_delete=models.CASCADE, related_name="product_links")
+                                db_index=False, db_constraint=False)
+    value = models.ForeignKey(AttributeValue, on_delete=models.CASCADE, related_name="product_links",
+                              db_constraint=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["product", "value"], name="catalog_product_value_once")]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.db import models
 
-from bindery.catalog.models.base import BulkTenantRow
+from bindery.catalog.models.base import BulkTenantRow, bulk_tenant_link
 from bindery.catalog.models.fields import amount_field, currency_field
 from bindery.catalog.models.prices import PriceList
 from bindery.catalog.models.products import Product
@@ -20,6 +20,7 @@ from bindery.catalog.models.stock import Warehouse
 class StockChangeLog(BulkTenantRow):
     """``old_quantity`` is None when the value was first set; no warehouse = the product's availability."""
 
+    tenant = bulk_tenant_link(db_index=False)  # (tenant, created_at) leads with it
     sku = models.CharField(max_length=100)
     product = models.ForeignKey(Product, null=True, on_delete=models.SET_NULL, related_name="+",
                                 db_constraint=False)
@@ -41,6 +42,7 @@ class StockChangeLog(BulkTenantRow):
 class PriceChangeLog(BulkTenantRow):
     """``old_*`` are None when the price was first set."""
 
+    tenant = bulk_tenant_link(db_index=False)  # (tenant, created_at) leads with it
     sku = models.CharField(max_length=100)
     product = models.ForeignKey(Product, null=True, on_delete=models.SET_NULL, related_name="+",
                                 db_constraint=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import F, Q
 
-from bindery.catalog.models.base import BulkTenantRow
+from bindery.catalog.models.base import BulkTenantRow, bulk_tenant_link
 from bindery.catalog.models.fields import amount_field, currency_field, tenant_indexes
 from bindery.catalog.models.products import Product
 from bindery.control.tenancy import TenantOwnedModel
@@ -49,9 +49,10 @@ class Price(BulkTenantRow):
     VAT rate would drift by rounding from what the ERP printed on its invoices.
     """
 
+    tenant = bulk_tenant_link(db_index=False)  # (tenant, modified_at) and (tenant, id) lead with it
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="prices",
-                                db_index=False)
-    price_list = models.ForeignKey(PriceList, on_delete=models.CASCADE, related_name="prices")
+                                db_index=False, db_constraint=False)
+    price_list = models.ForeignKey(PriceList, on_delete=models.CASCADE, related_name="prices", db_constraint=False)
     min_quantity = amount_field(default=1)
     max_quantity = amount_field(null=True, blank=True)
     net = amount_field()

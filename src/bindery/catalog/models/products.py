@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import F, Q
 
-from bindery.catalog.models.base import BulkTenantRow
+from bindery.catalog.models.base import BulkTenantRow, bulk_tenant_link
 from bindery.catalog.models.fields import amount_field, tenant_indexes
 from bindery.control.tenancy import TenantOwnedModel
 
@@ -50,6 +50,7 @@ class Product(BulkTenantRow):
     attribute values, images or category links: differential runs select on it.
     """
 
+    tenant = bulk_tenant_link(db_index=False)  # (tenant, sku), (tenant, modified_at), (tenant, id) lead with it
     sku = models.CharField(max_length=100)
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="variants")
     name = models.CharField(max_length=255, blank=True)
@@ -95,7 +96,7 @@ class Product(BulkTenantRow):
 
 class ProductImage(BulkTenantRow):
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="images",
-                                db_index=False)
+                                db_index=False, db_constraint=False)
     url = models.URLField(max_length=2000)
     thumbnail_url = models.URLField(max_length=2000, blank=True)
     position = models.PositiveIntegerField(default=0)

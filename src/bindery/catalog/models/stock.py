@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
-from bindery.catalog.models.base import BulkTenantRow
+from bindery.catalog.models.base import BulkTenantRow, bulk_tenant_link
 from bindery.catalog.models.fields import amount_field, tenant_indexes
 from bindery.catalog.models.products import Product
 from bindery.control.tenancy import TenantOwnedModel
@@ -36,9 +36,11 @@ class Warehouse(TenantOwnedModel):
 class StockLevel(BulkTenantRow):
     """Quantity of a product in a warehouse; may be negative (oversold), see :class:`Product`."""
 
+    tenant = bulk_tenant_link(db_index=False)  # (tenant, modified_at) and (tenant, id) lead with it
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="stock_levels",
-                                db_index=False)
-    warehouse = models.ForeignKey(Warehouse, on_delete=models.CASCADE, related_name="stock_levels")
+                                db_index=False, db_constraint=False)
+    warehouse = models.ForeignKey(Warehouse, on_delete=models.CASCADE, related_name="stock_levels",
+                                  db_constraint=False)
     quantity = amount_field(default=0)
 
     class Meta:
