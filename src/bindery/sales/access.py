@@ -13,11 +13,12 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
-from django.db.models import Model, Value
-from django.db.models.functions import Lower
+from django.db.models import Model
 
 from bindery.control.models import LocalTenant
+from bindery.control.routers import HOST
 from bindery.control.tenancy import TenantQuerySet
+from bindery.privacy.fields import blind_index
 from bindery.sales.errors import SalesError, SalesErrorCode
 from bindery.sales.models import Customer, Order, OrderStatus, Shipment
 
@@ -75,12 +76,15 @@ def access_customer_by_id(tenant: TenantRef, customer_id: uuid.UUID | str, *, fo
 
 
 def find_customer_by_email(tenant: TenantRef, email: str, *, for_write: bool) -> Customer | None:
-    """Return the customer with this e-mail, compared case-insensitively as the database does."""
-    if not email:
+    """Return the customer with this e-mail (case-insensitive), found by its blind index.
+
+    The e-mail itself is encrypted; the unique constraint is on the same index, so lookup and
+    constraint agree.
+    """
+    index = blind_index(tenant, email, using=HOST)
+    if not index:
         return None
-    # Lower() on both sides, like the unique constraint, so lookup and constraint agree.
-    qs = _scoped(Customer, tenant, for_write=for_write).alias(email_key=Lower("email"))
-    customer: Customer | None = qs.filter(email_key=Lower(Value(email))).first()
+    customer: Customer | None = _scoped(Customer, tenant, for_write=for_write).filter(email_index=index).first()
     return customer
 
 
