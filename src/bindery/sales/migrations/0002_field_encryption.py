@@ -5,8 +5,9 @@ The existing rows are encrypted in place under each tenant's new data key, and t
 index of their e-mails is filled in before the unique constraint moves onto it.
 """
 
-import bindery.privacy.fields
 from django.db import migrations, models
+
+import bindery.privacy.fields
 
 BATCH = 500
 
