@@ -12,6 +12,7 @@ from django.db import connections, models
 
 from bindery.control.models import LocalTenant
 from bindery.control.routers import HOST
+from bindery.privacy.fields import blind_index
 from bindery.privacy.models import ErasureRecord, PersonalDataAccess
 from bindery.privacy.registry import erasable_fields, personal_fields
 from bindery.privacy.subjects import (
@@ -73,7 +74,8 @@ def test_export_by_customer_id_and_as_csv(tenant: LocalTenant) -> None:
 
 def test_csv_export_defuses_spreadsheet_formulas(tenant: LocalTenant) -> None:
     people = make_people(tenant)
-    Customer.objects.for_tenant(tenant).filter(pk=people.giulia.pk).update(name="=HYPERLINK(\"http://x\")")
+    people.giulia.name = "=HYPERLINK(\"http://x\")"
+    people.giulia.save(update_fields=["name"])
     export = export_subject(tenant, Subject.parse(EMAIL), actor="test", purpose="p")
     assert "'=HYPERLINK" in export_as_csv(export)
 
@@ -99,7 +101,7 @@ def test_erasure_leaves_no_personal_value_and_keeps_accounting(tenant: LocalTena
     assert {o.pk: (o.net_total, o.vat_total, o.total, o.currency, o.created_on_channel)
             for o in Order.objects.for_tenant(tenant)} == totals
     assert Customer.objects.for_tenant(tenant).get(pk=people.other.pk).surname == "Rossi"
-    assert Address.objects.for_tenant(tenant).filter(surname="Rossi").count() == 2
+    assert [a.surname for a in Address.objects.for_tenant(tenant)].count("Rossi") == 2
     assert all(a.country == "IT" for a in Address.objects.for_tenant(tenant))  # VAT evidence kept
     journal = ErasureRecord.objects.get()
     assert journal.subject_hash == subject_hash(EMAIL)
@@ -133,7 +135,7 @@ def test_erasure_is_scoped_to_the_tenant(tenant: LocalTenant, other_tenant: Loca
     make_people(tenant)
     make_people(other_tenant)
     erase_subject(tenant, Subject.parse(EMAIL), actor="test", reason="request")
-    assert Customer.objects.for_tenant(other_tenant).filter(email__iexact=EMAIL).count() == 1
+    assert Customer.objects.for_tenant(other_tenant).filter(email_index=blind_index(other_tenant, EMAIL)).count() == 1
 
 
 @pytest.mark.parametrize(("email", "ids", "message"), [
@@ -153,7 +155,7 @@ def test_erasure_needs_a_reason(tenant: LocalTenant) -> None:
     with pytest.raises(SubjectError, match="say why"):
         erase_subject(tenant, Subject.parse(EMAIL), actor="test", reason="  ")
     assert ErasureRecord.objects.count() == 0
-    assert Customer.objects.for_tenant(tenant).filter(email__iexact=EMAIL).exists()
+    assert Customer.objects.for_tenant(tenant).filter(email_index=blind_index(tenant, EMAIL)).exists()
 
 
 def test_every_erasable_field_is_a_text_or_nullable_column() -> None:
