@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from django.db import connections
+from django.db import connections, transaction
 
 from bindery.control.models import LocalTenant
 from bindery.control.routers import HOST
@@ -89,7 +89,7 @@ def test_an_sql_filter_on_a_clear_value_is_refused_not_run(tenant: LocalTenant) 
     make_people(tenant)
     with pytest.raises(EncryptedLookupError, match=r"sales\.Customer\.surname is encrypted"):
         list(Customer.objects.for_tenant(tenant).filter(surname="Bianchi"))
-    with pytest.raises(EncryptedLookupError):
+    with pytest.raises(EncryptedLookupError), transaction.atomic(using=HOST):  # a savepoint: update() poisons it
         Customer.objects.for_tenant(tenant).update(name="clear text")
     assert Customer.objects.for_tenant(tenant).filter(surname="").count() == 0  # blanks are comparable
 

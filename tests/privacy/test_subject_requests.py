@@ -12,7 +12,7 @@ from django.db import connections, models
 
 from bindery.control.models import LocalTenant
 from bindery.control.routers import HOST
-from bindery.privacy.fields import blind_index
+from bindery.privacy.fields import blind_index, encrypted_fields
 from bindery.privacy.models import ErasureRecord, PersonalDataAccess
 from bindery.privacy.registry import erasable_fields, personal_fields
 from bindery.privacy.subjects import (
@@ -42,6 +42,20 @@ def _text_values_in_host_database() -> list[str]:
             cursor.execute(f"SELECT {quoted} FROM {connection.ops.quote_name(table)}")  # noqa: S608 (names from the catalog)
             for row in cursor.fetchall():
                 values.extend(str(v) for v in row if isinstance(v, str))
+    return values
+
+
+def _values_held(tenant: LocalTenant) -> list[str]:
+    """The raw text of every host column plus the decrypted value of every encrypted field.
+
+    Encrypted columns never hold clear text, so the raw scan alone would pass trivially; the
+    decrypted values are what erasure must actually remove.
+    """
+    values = _text_values_in_host_database()
+    for model in (Customer, Address, Order, Shipment):
+        names = encrypted_fields(model)
+        for row in model.objects.for_tenant(tenant).values_list(*names):
+            values.extend(str(v) for v in row if v)
     return values
 
 
@@ -96,8 +110,11 @@ def test_erasure_leaves_no_personal_value_and_keeps_accounting(tenant: LocalTena
               for o in Order.objects.for_tenant(tenant)}
     record = erase_subject(tenant, Subject.parse(EMAIL), actor="user:1", reason="art. 17 request 12")
     assert record.rows_erased == 1 + 4 + 2 + 1  # customer, addresses, orders (notes), shipment
-    found = [v for v in _text_values_in_host_database() for needle in GIULIA_VALUES if needle.lower() in v.lower()]
+    found = [v for v in _values_held(tenant) for needle in GIULIA_VALUES if needle.lower() in v.lower()]
     assert found == []
+    index = blind_index(tenant, EMAIL)
+    assert not Address.objects.for_tenant(tenant).filter(email_index=index).exists()  # the index goes too
+    assert not Customer.objects.for_tenant(tenant).filter(email_index=index).exists()
     assert {o.pk: (o.net_total, o.vat_total, o.total, o.currency, o.created_on_channel)
             for o in Order.objects.for_tenant(tenant)} == totals
     assert Customer.objects.for_tenant(tenant).get(pk=people.other.pk).surname == "Rossi"
@@ -119,9 +136,9 @@ def test_replay_after_a_restore_erases_the_person_again(tenant: LocalTenant) -> 
     for model, rows in before.items():  # the "restore": every row back as it was
         for row in rows:
             model.objects.unscoped().filter(pk=row["id"]).update(**{k: v for k, v in row.items() if k != "id"})
-    assert any("Bianchi" in v for v in _text_values_in_host_database())
+    assert any("Bianchi" in v for v in _values_held(tenant))
     assert replay_erasures(tenant) >= 8
-    assert not any("Bianchi" in v or EMAIL in v.lower() for v in _text_values_in_host_database())
+    assert not any("Bianchi" in v or EMAIL in v.lower() for v in _values_held(tenant))
     assert Customer.objects.for_tenant(tenant).get(pk=people.other.pk).email.lower() == "mario.rossi@example.com"
     assert ErasureRecord.objects.get().replayed_at is not None
 
