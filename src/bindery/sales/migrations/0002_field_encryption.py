@@ -194,7 +194,8 @@ class Migration(migrations.Migration):
             name='tracking_number',
             field=bindery.privacy.fields.EncryptedCharField(blank=True, max_length=100),
         ),
-        migrations.RunPython(encrypt_existing, migrations.RunPython.noop, elidable=False),
+        # Irreversible: going back would put ciphertext into the old, shorter varchar columns.
+        migrations.RunPython(encrypt_existing, elidable=False),
         migrations.AddConstraint(
             model_name='customer',
             constraint=models.UniqueConstraint(condition=models.Q(('email_index', ''), _negated=True), fields=('tenant', 'email_index'), name='sales_customer_tenant_email'),
