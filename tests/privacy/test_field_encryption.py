@@ -253,3 +253,27 @@ def _scan_postgres(url: str, needles: tuple[str, ...]) -> list[str]:
                     found.append(f"{table}.{column}: {needle}")
     return found
 
+
+
+def test_the_data_migration_encrypts_rows_stored_in_clear(tenant: LocalTenant) -> None:
+    """Rows written before encryption (clear text, no index) are encrypted and indexed in place."""
+    import importlib
+    from types import SimpleNamespace
+
+    from django.apps import apps
+
+    migration = importlib.import_module("bindery.sales.migrations.0002_field_encryption")
+    order = store(tenant, order_payload("1")).order
+    connection = connections[HOST]
+    pk = order.customer_id.hex if connection.vendor == "sqlite" else order.customer_id
+    with connection.cursor() as cursor:  # the state before the migration: clear text, no index
+        cursor.execute("UPDATE sales_customer SET surname = %s, email = %s, email_index = '' WHERE id = %s",
+                       ["Legacy", "Legacy.Person@example.com", pk])
+    assert _raw(Customer, order.customer_id, "surname") == "Legacy"
+    assert Customer.objects.for_tenant(tenant).get().surname == "Legacy"  # clear text still reads
+    migration.encrypt_existing(apps, SimpleNamespace(connection=connection))
+    assert _raw(Customer, order.customer_id, "surname").startswith(PREFIX)
+    customer = Customer.objects.for_tenant(tenant).get()
+    assert (customer.surname, customer.email) == ("Legacy", "Legacy.Person@example.com")
+    assert customer.email_index == fields.blind_index(tenant, "legacy.person@example.com")
+    assert all(v.startswith(PREFIX) for v in (_raw(Address, a.pk, "city") for a in Address.objects.for_tenant(tenant)))
