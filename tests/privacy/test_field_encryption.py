@@ -205,10 +205,10 @@ def test_raw_database_holds_no_personal_value_in_clear(tmp_path: Path) -> None:
     """A real platform stores an order; then its database is read raw: the SQLite files byte by
     byte (main file and write-ahead log), or on PostgreSQL every text column of every table."""
     with platform(tmp_path) as plat:
-        assert plat.bindery("migrate", "--quiet").returncode == 0
+        assert plat.bindery("migrate", "--quiet", timeout=900).returncode == 0  # a loaded CI machine is slow
         script = tmp_path / "seed.py"
         script.write_text(SEED)
-        seeded = plat.bindery("manage", "shell", "-c", f"exec(open({str(script)!r}).read())")
+        seeded = plat.bindery("manage", "shell", "-c", f"exec(open({str(script)!r}).read())", timeout=600)
         assert "seeded" in seeded.stdout, seeded.stdout + seeded.stderr
         host_url = plat.env.get("BINDERY_HOST_DATABASE_URL", "")
         if host_url.startswith("postgres"):
