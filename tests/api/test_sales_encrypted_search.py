@@ -59,7 +59,7 @@ def test_hostile_searches_get_a_clear_refusal(client: HttpsClient, tenant: Local
                                               params: dict[str, str]) -> None:
     reader = make_token(tenant, "sales:read")
     store(tenant, order_payload("1"))
-    for path in ("customers", "orders"):
+    for path in ("customers", "orders") if "email" in params else ("customers",):  # orders take no q
         response = _get(client, path, reader, **params)
         status = response.status_code  # type: ignore[attr-defined]
         # 422 names the parameter; the firewall may refuse a NUL byte first (403); never a crash.
