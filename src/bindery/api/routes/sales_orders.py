@@ -177,8 +177,9 @@ def set_order_status(request: HttpRequest, order_id: uuid.UUID, data: OrderStatu
 def add_shipment(request: HttpRequest, order_id: uuid.UUID, data: ShipmentIn) -> Status[Shipment]:
     tenant = request.tenant  # type: ignore[attr-defined]
     order = access_order_by_id(tenant, order_id, for_write=False)
-    existed = bool(data.tracking_number) and order_shipments(order).filter(
-        carrier=data.carrier, tracking_number=data.tracking_number).exists()
+    # The tracking number is encrypted: compare the order's few shipments after decryption.
+    existed = bool(data.tracking_number) and any(
+        s.tracking_number == data.tracking_number for s in order_shipments(order).filter(carrier=data.carrier))
     shipment = do_add_shipment(order, carrier=data.carrier, tracking_number=data.tracking_number,
                                service=data.service, weight_kg=data.weight_kg, shipped_at=data.shipped_at,
                                status=data.status, actor=request.auth)  # type: ignore[attr-defined]
