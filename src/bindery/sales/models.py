@@ -310,6 +310,8 @@ class Shipment(TenantOwnedModel):
     class Meta:
         constraints = [
             # Logistics systems resend the same tracking number; that updates, never duplicates.
+            # The number is encrypted (a fresh nonce per write), so this no longer binds:
+            # do_add_shipment locks the order and compares decrypted numbers instead.
             models.UniqueConstraint(fields=["order", "carrier", "tracking_number"], condition=~Q(tracking_number=""),
                                     name="sales_shipment_tracking"),
         ]
