@@ -70,8 +70,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("BINDERY_LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR."),
     Variable("BINDERY_DEMO", "true", "`bindery run` creates a demo tenant with an owner account on first start."),
     Variable("BINDERY_MASTER_KEY", "generated into `<VAR_DIR>/master_key`",
-             "Master keys wrapping the data keys of stored node credentials: comma-separated base64url "
-             "32-byte keys, the current one first, older ones kept for unwrapping until `bindery keys rotate`.",
+             "Master keys wrapping the data keys of stored node credentials and the tenants' field-encryption "
+             "keys: comma-separated base64url 32-byte keys, the current one first, older ones kept for "
+             "unwrapping until `bindery keys rotate`.",
              secret=True),
     Variable("BINDERY_RUN_STALE_SECONDS", "120",
              "A running integration run without a heartbeat for this long is retried or failed."),

@@ -28,7 +28,7 @@ def test_export_then_erase_then_replay(tenant: LocalTenant, capsys: pytest.Captu
     assert export["records"]["sales.Customer"][0]["surname"] == "Bianchi"
     assert bindery("privacy", "erase", "--tenant", "acme", "--email", EMAIL, "--reason", "ticket 9") == 0
     assert "Erased 8 row(s)" in capsys.readouterr().out
-    assert not Customer.objects.for_tenant(tenant).filter(surname="Bianchi").exists()
+    assert not any(c.surname == "Bianchi" for c in Customer.objects.for_tenant(tenant))
     assert bindery("privacy", "replay", "--tenant", "acme") == 0
     assert "0 row(s) erased again" in capsys.readouterr().out
     assert bindery("privacy", "access-log", "--tenant", "acme") == 0

@@ -191,3 +191,18 @@ def test_fifty_parallel_attempts_reach_the_password_check_at_most_threshold_time
     assert errors == []
     assert hashes.calls <= PAIR_LIMIT  # margin 0: the counter is taken before the password check
     assert Ban.objects.filter(scope=BanScope.ACCOUNT_SOURCE).count() == 1
+
+
+@pytest.mark.django_db(databases="__all__")
+def test_events_and_counters_with_nul_characters_are_recorded() -> None:
+    """PostgreSQL text and jsonb cannot hold NUL: a hostile request carrying one is still recorded."""
+    from bindery.security.bruteforce import count, hit, record_event
+    from bindery.security.models import SecurityEvent, SecurityEventKind
+
+    record_event(SecurityEventKind.WAF_BLOCK, ip="192.0.2.1", account="evil\x00name",
+                 path="/api/v1/x\x00y", matches=[{"value": "a\x00b"}])
+    event = SecurityEvent.objects.get()
+    assert event.account == "evil\ufffdname"
+    assert event.detail == {"path": "/api/v1/x\ufffdy", "matches": [{"value": "a\ufffdb"}]}
+    assert hit("acct:evil\x00name") == 1
+    assert count("acct:evil\x00name") == 1

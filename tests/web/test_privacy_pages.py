@@ -24,7 +24,7 @@ def test_only_owners_and_admins_handle_requests(tenant: LocalTenant, role: Role)
     assert client.post("/settings/privacy/export/", {"email": EMAIL, "format": "json",
                                                       "purpose": "x"}).status_code == 403
     assert client.post("/settings/privacy/erase/", {"email": EMAIL, "reason": "x", "confirm": "on"}).status_code == 403
-    assert Customer.objects.for_tenant(tenant).filter(surname="Bianchi").exists()
+    assert any(c.surname == "Bianchi" for c in Customer.objects.for_tenant(tenant))
 
 
 def test_export_downloads_json_and_is_logged(tenant: LocalTenant) -> None:
@@ -47,7 +47,7 @@ def test_erase_needs_confirmation_and_a_reason(tenant: LocalTenant) -> None:
     assert ErasureRecord.objects.count() == 0
     done = client.post("/settings/privacy/erase/", {"email": EMAIL, "reason": "asked", "confirm": "on"}, follow=True)
     assert b"Erased: 8 row(s)" in done.content
-    assert not Customer.objects.for_tenant(tenant).filter(surname="Bianchi").exists()
+    assert not any(c.surname == "Bianchi" for c in Customer.objects.for_tenant(tenant))
 
 
 @pytest.mark.parametrize("email", ["not-an-email", "a" * 300 + "@x.io", "x@y.z\\x00", ""])

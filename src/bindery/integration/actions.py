@@ -173,6 +173,9 @@ def do_rotate_master_key(*, actor: Any) -> tuple[int, int]:
     from bindery.integration.webhooks import rewrap_webhook_secrets
 
     rewrapped += rewrap_webhook_secrets(keyring)
+    from bindery.privacy.fields import rewrap_tenant_keys
+
+    rewrapped += rewrap_tenant_keys(keyring)  # tenants' field-encryption keys
     logger.info("master key rotation", extra={"event": "integration.keys_rotated", "key_id": current,
                                               "rewrapped": rewrapped, "unchanged": unchanged,
                                               "actor": actor_label(actor)})

@@ -170,6 +170,15 @@ def cmd_retention(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rotate_key(config: Config, args: argparse.Namespace) -> int:
+    from bindery.privacy.keys import rotate_tenant_key
+
+    rotation = rotate_tenant_key(_tenant(args.tenant), actor="cli")
+    print(f"New data key {rotation.key_id}: {rotation.rows} row(s) re-encrypted; "
+          f"{rotation.retired_keys} retired key(s) kept for older backups.")
+    return 0
+
+
 def cmd_purge(config: Config, args: argparse.Namespace) -> int:
     from bindery.cli import CommandFailed
     from bindery.privacy.purge import PurgeError, certificate_text, do_purge_tenant
@@ -221,6 +230,9 @@ def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     q.add_argument("--confirm", required=True, metavar="SLUG", help="the slug again, to confirm")
     q.add_argument("--reason", required=True)
     q.set_defaults(func=cmd_purge)
+    q = ps.add_parser("rotate-key", help="new field-encryption data key for a tenant; re-encrypts its rows")
+    q.add_argument("--tenant", required=True, metavar="SLUG")
+    q.set_defaults(func=cmd_rotate_key)
     q = ps.add_parser("records", help="the processor's record of processing (art. 30(2))")
     q.add_argument("--format", choices=["markdown", "json"], default="markdown")
     q.set_defaults(func=cmd_records)

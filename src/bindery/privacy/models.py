@@ -136,3 +136,30 @@ class TenantPurge(ControlModel):
 
     class Meta:
         ordering = ["-purged_at"]
+
+
+class KeyPurpose(models.TextChoices):
+    DATA = "data", "Encrypts personal fields (AES-256-GCM)"
+    INDEX = "index", "Keys the blind index (HMAC-SHA256)"
+
+
+class TenantKey(TenantOwnedModel):
+    """A tenant's field-encryption key, stored wrapped by the master key (envelope encryption).
+
+    A tenant has one current *data* key (new values are encrypted with it) and older, retired
+    ones kept so values and backups written under them stay readable; ``bindery privacy keys
+    rotate`` makes a new current key and re-encrypts the tenant's rows. The *index* key keys
+    the blind index (e-mail equality lookups) and is not rotated with the data key. Lives in
+    the host database beside the rows it protects, so tenant moves and backups carry it.
+    """
+
+    purpose = models.CharField(max_length=10, choices=KeyPurpose.choices)
+    sealed = models.BinaryField(help_text="the 32-byte key, sealed by the master key (bindery.security.envelope)")
+    master_key_id = models.CharField(max_length=16, help_text="which master key wraps it")
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "purpose"], condition=models.Q(retired_at=None),
+                                    name="privacy_tenantkey_one_current"),
+        ]

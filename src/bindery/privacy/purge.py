@@ -73,6 +73,9 @@ def do_purge_tenant(slug: str, *, confirm: str, actor: Any, reason: str) -> Tena
             if cursor.rowcount:
                 counts[table] = cursor.rowcount
         local.delete()
+    from bindery.privacy.fields import forget_keys
+
+    forget_keys()  # the tenant's unwrapped keys leave this process's memory too
     purge = TenantPurge(tenant_id=tenant_id, tenant_slug=slug, requested_by=actor_label(actor), reason=reason[:500],
                         purged_at=timezone.now(), rows_deleted=counts)
     purge.digest = hashlib.sha256(certificate_text(purge).encode()).hexdigest()

@@ -25,6 +25,7 @@ from bindery.accounts.models import User
 from bindery.control.actors import actor_label
 from bindery.control.models import LocalTenant
 from bindery.control.routers import CONTROL, HOST
+from bindery.privacy.fields import blind_index, index_fields
 from bindery.privacy.models import AccessAction, ErasureRecord, PersonalDataAccess
 from bindery.privacy.registry import erasable_fields, personal_fields
 from bindery.sales.models import Address, Customer, Order, Shipment
@@ -83,10 +84,19 @@ def _email_q(email: str, *names: str) -> Q:
     return q
 
 
+def _index_q(tenant: LocalTenant, email: str, using: str, *names: str) -> Q:
+    """Match encrypted e-mail fields through their blind index (``<name>_index``)."""
+    index = blind_index(tenant, email, using=using)
+    q = Q()
+    for name in names:
+        q |= Q(**{f"{name}_index": index})
+    return q
+
+
 def _customers(tenant: LocalTenant, subject: Subject, found: Located) -> list[models.Model]:
     q = Q(pk__in=subject.customer_ids) if subject.customer_ids else Q()
     if subject.email:
-        q |= _email_q(subject.email, "email", "certified_email")
+        q |= _index_q(tenant, subject.email, found.using, "email", "certified_email")
     return list(Customer.objects.db_manager(found.using).for_tenant(tenant).filter(q).order_by("pk"))
 
 
@@ -94,7 +104,7 @@ def _addresses(tenant: LocalTenant, subject: Subject, found: Located) -> list[mo
     customers = [c.pk for c in found.rows.get(Customer, [])]
     q = Q(order__customer_id__in=customers)
     if subject.email:
-        q |= _email_q(subject.email, "email")
+        q |= _index_q(tenant, subject.email, found.using, "email")
     return list(Address.objects.db_manager(found.using).for_tenant(tenant).filter(q).order_by("pk"))
 
 
@@ -197,6 +207,8 @@ def blank_rows(found: Located) -> int:
         if not names:
             continue
         values = {name: None if getattr(model._meta.get_field(name), "null", False) else "" for name in names}
+        # A blanked e-mail takes its blind index with it (UPDATE does not run pre_save).
+        values |= {index: "" for source, index in index_fields(model).items() if source in values}
         holds_something = Q()
         for name, blank in values.items():
             holds_something |= ~Q(**{name: blank})

@@ -13,11 +13,12 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
-from django.db.models import Model, Value
-from django.db.models.functions import Lower
+from django.db.models import Model
 
 from bindery.control.models import LocalTenant
+from bindery.control.routers import HOST
 from bindery.control.tenancy import TenantQuerySet
+from bindery.privacy.fields import blind_index
 from bindery.sales.errors import SalesError, SalesErrorCode
 from bindery.sales.models import Customer, Order, OrderStatus, Shipment
 
@@ -75,12 +76,15 @@ def access_customer_by_id(tenant: TenantRef, customer_id: uuid.UUID | str, *, fo
 
 
 def find_customer_by_email(tenant: TenantRef, email: str, *, for_write: bool) -> Customer | None:
-    """Return the customer with this e-mail, compared case-insensitively as the database does."""
-    if not email:
+    """Return the customer with this e-mail (case-insensitive), found by its blind index.
+
+    The e-mail itself is encrypted; the unique constraint is on the same index, so lookup and
+    constraint agree.
+    """
+    index = blind_index(tenant, email, using=HOST)
+    if not index:
         return None
-    # Lower() on both sides, like the unique constraint, so lookup and constraint agree.
-    qs = _scoped(Customer, tenant, for_write=for_write).alias(email_key=Lower("email"))
-    customer: Customer | None = qs.filter(email_key=Lower(Value(email))).first()
+    customer: Customer | None = _scoped(Customer, tenant, for_write=for_write).filter(email_index=index).first()
     return customer
 
 
@@ -117,3 +121,41 @@ def shipments_to_upload(tenant: TenantRef, *, origin_node_id: uuid.UUID, exclude
     """Shipments of the orders downloaded from ``origin_node_id``, except ``exclude_ids`` (already sent)."""
     return (Shipment.objects.for_tenant(tenant).filter(order__origin_node_id=origin_node_id)
             .exclude(pk__in=exclude_ids).order_by("created_at", "pk"))
+
+
+SEARCH_MAX_MATCHES = 1000  # a free-text search returns at most this many customers
+_SEARCH_FIELDS = ("name", "surname", "company", "email", "code")
+
+
+def search_customers(tenant: TenantRef, text: str) -> TenantQuerySet:
+    """Customers whose name, surname, company, e-mail or code contains ``text`` (case-insensitive).
+
+    These fields are encrypted, so SQL cannot search them: the tenant's customers are decrypted
+    in batches and compared here (cost grows with the number of customers), and at most
+    :data:`SEARCH_MAX_MATCHES` are returned. An exact e-mail is found through the blind index.
+    """
+    needle = text.strip().casefold()
+    scoped: TenantQuerySet = Customer.objects.for_tenant(tenant)
+    if not needle:
+        return scoped
+    index = blind_index(tenant, needle, using=HOST) if "@" in needle else ""
+    matches: list[Any] = list(scoped.filter(email_index=index).values_list("pk", flat=True)) if index else []
+    for row in scoped.order_by("pk").values_list("pk", *_SEARCH_FIELDS).iterator(chunk_size=2000):
+        if len(matches) >= SEARCH_MAX_MATCHES:
+            break
+        if any(needle in (value or "").casefold() for value in row[1:]):
+            matches.append(row[0])
+    return scoped.filter(pk__in=matches[:SEARCH_MAX_MATCHES])
+
+
+def orders_with_email(tenant: TenantRef, email: str) -> Any:
+    """A filter for orders whose customer or any of whose addresses has this e-mail (exact, any case)."""
+    from django.db.models import Q
+
+    from bindery.sales.models import Address
+
+    index = blind_index(tenant, email, using=HOST)
+    if not index:
+        return Q(pk__in=[])
+    addresses = Address.objects.for_tenant(tenant).filter(email_index=index).values("order_id")
+    return Q(customer__email_index=index) | Q(pk__in=addresses)

@@ -498,8 +498,10 @@ def do_add_shipment(
         locked = access_order_by_id(order.tenant_id, order.pk, for_write=True)
         shipment = None
         if values["tracking_number"]:
-            shipment = (Shipment.objects.for_tenant(order.tenant_id).filter(
-                order=locked, carrier=values["carrier"], tracking_number=values["tracking_number"]).first())
+            # The tracking number is encrypted: compare the order's few shipments in Python.
+            shipment = next((s for s in Shipment.objects.for_tenant(order.tenant_id).filter(
+                order=locked, carrier=values["carrier"]).order_by("created_at", "pk")
+                if s.tracking_number == values["tracking_number"]), None)
         if shipment is None:
             shipment = Shipment(tenant_id=order.tenant_id, order=locked, **values)
             shipment.save()

@@ -15,9 +15,9 @@ import pycountry
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
-from django.db.models.functions import Lower
 
 from bindery.control.tenancy import TenantOwnedModel
+from bindery.privacy.fields import BlindIndexField, EncryptedCharField, EncryptedEmailField, EncryptedTextField
 
 MONEY_DIGITS = 18
 MONEY_PLACES = 4
@@ -141,11 +141,13 @@ class OrderStatus(ChannelCodedModel):
 
 
 class PostalFields(models.Model):
-    address_line1 = models.CharField(max_length=200, blank=True)
-    address_line2 = models.CharField(max_length=200, blank=True)
-    city = models.CharField(max_length=100, blank=True)
-    postal_code = models.CharField(max_length=20, blank=True)
-    province = models.CharField(max_length=100, blank=True)
+    # Personal fields are encrypted at rest (bindery.privacy.fields); the country stays clear
+    # because VAT treatment and reports group by it, and alone it identifies nobody.
+    address_line1 = EncryptedCharField(max_length=200, blank=True)
+    address_line2 = EncryptedCharField(max_length=200, blank=True)
+    city = EncryptedCharField(max_length=100, blank=True)
+    postal_code = EncryptedCharField(max_length=20, blank=True)
+    province = EncryptedCharField(max_length=100, blank=True)
     country = models.CharField(max_length=2, blank=True, validators=[validate_country])
 
     class Meta:
@@ -153,20 +155,23 @@ class PostalFields(models.Model):
 
 
 class Customer(TenantOwnedModel, PostalFields):
-    """A buyer; the e-mail address (case-insensitive) is the de-duplication key per tenant."""
+    """A buyer; the e-mail address (case-insensitive, via its blind index) is the de-duplication key per tenant."""
 
     origin_node_id = models.UUIDField(null=True, blank=True)
-    code = models.CharField(max_length=100, blank=True)
-    company = models.CharField(max_length=200, blank=True)
-    name = models.CharField(max_length=100, blank=True)
-    surname = models.CharField(max_length=100, blank=True)
-    email = models.EmailField(max_length=254, blank=True)
-    phone = models.CharField(max_length=50, blank=True)
-    mobile = models.CharField(max_length=50, blank=True)
-    vat_number = models.CharField(max_length=50, blank=True)
-    fiscal_code = models.CharField(max_length=50, blank=True)
-    e_invoice_code = models.CharField(max_length=20, blank=True)
-    certified_email = models.EmailField(max_length=254, blank=True)
+    code = EncryptedCharField(max_length=100, blank=True)
+    company = EncryptedCharField(max_length=200, blank=True)
+    name = EncryptedCharField(max_length=100, blank=True)
+    surname = EncryptedCharField(max_length=100, blank=True)
+    email = EncryptedEmailField(max_length=254, blank=True)
+    # Keyed blind index of the normalized e-mail: de-duplication and lookups by e-mail.
+    email_index = BlindIndexField(source="email")
+    phone = EncryptedCharField(max_length=50, blank=True)
+    mobile = EncryptedCharField(max_length=50, blank=True)
+    vat_number = EncryptedCharField(max_length=50, blank=True)
+    fiscal_code = EncryptedCharField(max_length=50, blank=True)
+    e_invoice_code = EncryptedCharField(max_length=20, blank=True)
+    certified_email = EncryptedEmailField(max_length=254, blank=True)
+    certified_email_index = BlindIndexField(source="certified_email")
     # Price lists live in the catalog app, which sales does not depend on.
     default_price_list_id = models.UUIDField(null=True, blank=True)
     default_payment_method = models.ForeignKey(PaymentMethod, null=True, blank=True,
@@ -176,8 +181,9 @@ class Customer(TenantOwnedModel, PostalFields):
 
     class Meta:
         constraints = [
-            # Customers without an e-mail (some marketplaces hide it) are never merged.
-            models.UniqueConstraint("tenant", Lower("email"), condition=~Q(email=""),
+            # Customers without an e-mail (some marketplaces hide it) are never merged. The
+            # blind index is of the lower-cased e-mail, so this is case-insensitive.
+            models.UniqueConstraint(fields=["tenant", "email_index"], condition=~Q(email_index=""),
                                     name="sales_customer_tenant_email"),
         ]
 
@@ -217,7 +223,7 @@ class Order(TenantOwnedModel):
     coupon_total = money_field()
     commission_total = money_field()
     currency = currency_field()
-    notes = models.TextField(blank=True)
+    notes = EncryptedTextField(blank=True)
     is_marked = models.BooleanField(default=False)
 
     class Meta:
@@ -247,11 +253,12 @@ class Address(TenantOwnedModel, PostalFields):
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="addresses")
     kind = models.CharField(max_length=10, choices=AddressKind.choices)
-    company = models.CharField(max_length=200, blank=True)
-    name = models.CharField(max_length=100, blank=True)
-    surname = models.CharField(max_length=100, blank=True)
-    phone = models.CharField(max_length=50, blank=True)
-    email = models.EmailField(max_length=254, blank=True)
+    company = EncryptedCharField(max_length=200, blank=True)
+    name = EncryptedCharField(max_length=100, blank=True)
+    surname = EncryptedCharField(max_length=100, blank=True)
+    phone = EncryptedCharField(max_length=50, blank=True)
+    email = EncryptedEmailField(max_length=254, blank=True)
+    email_index = BlindIndexField(source="email")  # order search by e-mail
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["order", "kind"], name="sales_address_order_kind")]
@@ -295,7 +302,7 @@ class Shipment(TenantOwnedModel):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="shipments")
     carrier = models.CharField(max_length=100, blank=True)
     service = models.CharField(max_length=100, blank=True)
-    tracking_number = models.CharField(max_length=100, blank=True)
+    tracking_number = EncryptedCharField(max_length=100, blank=True)
     weight_kg = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
     shipped_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=20, choices=ShipmentStatus.choices, default=ShipmentStatus.SHIPPED)
@@ -303,6 +310,8 @@ class Shipment(TenantOwnedModel):
     class Meta:
         constraints = [
             # Logistics systems resend the same tracking number; that updates, never duplicates.
+            # The number is encrypted (a fresh nonce per write), so this no longer binds:
+            # do_add_shipment locks the order and compares decrypted numbers instead.
             models.UniqueConstraint(fields=["order", "carrier", "tracking_number"], condition=~Q(tracking_number=""),
                                     name="sales_shipment_tracking"),
         ]

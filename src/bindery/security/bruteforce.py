@@ -52,8 +52,21 @@ def ban_length(level: int) -> dt.timedelta:
     return min(FIRST_BAN * 4 ** min(level - 1, 8), LONGEST_BAN)
 
 
+def storable(value: Any) -> Any:
+    """Replace NUL characters (in strings, lists and dicts): PostgreSQL text and jsonb cannot hold
+    them, and a hostile request that put one in an account name must still be recorded."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable(v) for v in value]
+    return value
+
+
 def record_event(kind: str, *, ip: str = "", account: str = "", tenant_id: Any = None, **detail: Any) -> None:
-    SecurityEvent.objects.create(kind=kind, ip=ip[:64], account=account[:320], tenant_id=tenant_id, detail=detail)
+    SecurityEvent.objects.create(kind=kind, ip=storable(ip[:64]), account=storable(account[:320]),
+                                 tenant_id=tenant_id, detail=storable(detail))
 
 
 def hit(key: str, window: dt.timedelta = WINDOW) -> int:
@@ -75,13 +88,13 @@ def hit(key: str, window: dt.timedelta = WINDOW) -> int:
            f"ELSE excluded.window_start END "
            f"RETURNING \"count\"")
     with transaction.atomic(using=HOST), connection.cursor() as cursor:
-        cursor.execute(sql, [key[:400], stamp, fresh_after, fresh_after])
+        cursor.execute(sql, [storable(key[:400]), stamp, fresh_after, fresh_after])
         row = cursor.fetchone()
     return int(row[0]) if row else 0
 
 
 def count(key: str, window: dt.timedelta = WINDOW) -> int:
-    row = FailureCounter.objects.filter(key=key, window_start__gt=timezone.now() - window).first()
+    row = FailureCounter.objects.filter(key=storable(key), window_start__gt=timezone.now() - window).first()
     return row.count if row else 0
 
 

@@ -22,7 +22,7 @@ class DateInput(forms.DateInput):
 
 class OrderFilterForm(forms.Form):
     q = forms.CharField(max_length=SEARCH_MAX, required=False, label="Search",
-                        widget=forms.TextInput(attrs={"placeholder": "Order number or key", "type": "search"}))
+                        widget=forms.TextInput(attrs={"placeholder": "Order number, key or e-mail", "type": "search"}))
     status = forms.ChoiceField(required=False, label="Status",
                                choices=[("", "Any status"), *NormalizedStatus.choices])
     marked = forms.ChoiceField(required=False, label="Marked",

@@ -20,7 +20,13 @@ from django.utils import timezone
 from bindery.accounts.models import User
 from bindery.accounts.permissions import Area
 from bindery.control.models import LocalTenant
-from bindery.sales.access import access_customer_by_id, access_order_by_id, order_shipments
+from bindery.sales.access import (
+    access_customer_by_id,
+    access_order_by_id,
+    order_shipments,
+    orders_with_email,
+    search_customers,
+)
 from bindery.sales.actions import do_add_shipment, do_mark_order
 from bindery.sales.errors import SalesError
 from bindery.sales.models import Address, Customer, Order, OrderRow, Shipment, ShipmentStatus
@@ -36,9 +42,9 @@ def _customers(tenant: LocalTenant, form: CustomerFilterForm) -> QuerySet[Any]: 
     queryset = Customer.objects.for_tenant(tenant)
     data = form.cleaned_data if form.is_valid() else {}
     if query := data.get("q"):
-        queryset = queryset.filter(Q(email__icontains=query) | Q(name__icontains=query)
-                                   | Q(surname__icontains=query) | Q(company__icontains=query))
-    return queryset.order_by("email", "surname", "name", "pk")
+        queryset = search_customers(tenant, query)  # encrypted fields: a decrypting scan
+    # Names and e-mails are encrypted, so SQL cannot sort by them: newest first.
+    return queryset.order_by("-created_at", "-pk")
 
 
 @console_view(Area.SALES)
@@ -86,7 +92,10 @@ def _orders(tenant: LocalTenant, form: OrderFilterForm) -> QuerySet[Any]:  # ann
     queryset = Order.objects.for_tenant(tenant).select_related("customer")
     data = form.cleaned_data if form.is_valid() else {}
     if query := data.get("q"):
-        queryset = queryset.filter(Q(channel_order_number__icontains=query) | Q(hub_order_key__iexact=query))
+        match = Q(channel_order_number__icontains=query) | Q(hub_order_key__iexact=query)
+        if "@" in query:  # an e-mail: the customer's or an address's, through the blind index
+            match |= orders_with_email(tenant, query)
+        queryset = queryset.filter(match)
     if status := data.get("status"):
         queryset = queryset.filter(normalized_status=status)
     if marked := data.get("marked"):

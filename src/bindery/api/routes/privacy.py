@@ -118,3 +118,20 @@ def access_log(request: HttpRequest, filters: Query[AccessFilters]) -> dict[str,
         qs = qs.filter(created_at__gte=filters.since)
     items, next_cursor = paginate(qs, cursor=filters.cursor, limit=filters.limit)
     return {"items": items, "next_cursor": next_cursor}
+
+
+class KeyRotationOut(Schema):
+    key_id: uuid.UUID
+    rows_reencrypted: int
+    retired_keys: int
+
+
+@router.post("/key-rotations", auth=sales_auth(WRITE), response={200: KeyRotationOut, **WRITE_ERRORS},
+             summary="Rotate the tenant's field-encryption key",
+             description="Makes a new data key and re-encrypts every encrypted personal field under it; "
+                         "retired keys are kept so older backups stay readable.")
+def rotate_key(request: HttpRequest) -> dict[str, Any]:
+    from bindery.privacy.keys import rotate_tenant_key
+
+    rotation = rotate_tenant_key(request.tenant, actor=request.auth)  # type: ignore[attr-defined]
+    return {"key_id": rotation.key_id, "rows_reencrypted": rotation.rows, "retired_keys": rotation.retired_keys}
