@@ -1,6 +1,6 @@
 """Field encryption at rest for personal data, and a keyed blind index for e-mail equality.
 
-Key hierarchy (see docs/decisions/0004-field-encryption.md)::
+Key hierarchy (see docs/decisions/0005-field-encryption.md)::
 
     master key (BINDERY_MASTER_KEY or <VAR_DIR>/master_key, never in a database)
       └─ wraps each tenant's keys (privacy.TenantKey, host database, envelope-sealed)
