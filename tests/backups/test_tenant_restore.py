@@ -148,9 +148,10 @@ def test_tenant_restored_into_another_host_is_verified_and_erased_again(install:
 
     # A whole-host restore of the backup taken before the erasure erases the person again too.
     whole, (marios, annas) = _restore_whole(
-        env, tmp_path, "SELECT count(*) FROM sales_customer WHERE email = 'Mario.Rossi@example.com'",
-        "SELECT count(*) FROM sales_customer WHERE email = 'anna.bianchi@example.com'")
-    assert (marios, annas) == (0, 1)
+        env, tmp_path, "SELECT count(*) FROM sales_customer WHERE email_index = ''",
+        "SELECT count(*) FROM sales_customer WHERE email_index <> ''")
+    # E-mails are encrypted: count by the blind index, which erasure blanks with the e-mail.
+    assert (marios, annas) == (1, 1)  # Mario's row blanked again, Anna's kept
     assert "Erasure journal replayed:" in whole
     assert "0 row(s) erased again" not in whole
 
