@@ -43,6 +43,7 @@ from bindery.sales.access import access_order_by_id, order_shipments
 from bindery.sales.actions import do_add_shipment, do_mark_order, do_set_order_status, do_upsert_order
 from bindery.sales.errors import SalesError
 from bindery.sales.models import Address, NormalizedStatus, Order, OrderRow, Shipment
+from bindery.security.waf.exclusions import waf_bulk
 
 router = Router(tags=["orders"])
 
@@ -136,6 +137,7 @@ def _bulk_item(request: HttpRequest, index: int, item: Any) -> BulkResultOut:
              summary="Create or update up to 1,000 orders",
              description="Each item is validated and stored on its own: one result per item, in order. "
              "A rejected item writes nothing; the others are stored.")
+@waf_bulk()
 def bulk_upsert_orders(request: HttpRequest, data: OrderBulkIn) -> dict[str, Any]:
     return {"results": [_bulk_item(request, index, item) for index, item in enumerate(data.items)]}
 
