@@ -276,21 +276,18 @@ class Firewall:
 
 
 def _bare_word(text: str) -> bool:
-    """A word, number or code (``SKU-00042``, ``12.50``, ``ean_8012345``) that no rule can match.
+    """A word, a whole number or a decimal (``Earrings``, ``8012345678901``, ``12.50``): no rule can match it.
 
-    Linear: letters and digits with single ``-``, ``_`` or ``.`` between them; a run like
-    ``--`` or ``..`` (a comment, a traversal) is not a bare word.
+    Linear C-level checks. Codes with ``-``, ``_`` or ``.`` between words are *not* bare:
+    ``java.lang.Runtime``, ``web.config`` and ``information_schema.tables`` are what Java,
+    file-inclusion and SQL rules look for (skipping them cost 23 points of 944 detection).
     """
     if len(text) > 64 or not text.isascii():
         return False
     if text.isalnum():
         return True
-    if not text[0].isalnum() or not text[-1].isalnum():
-        return False
-    stripped = text.replace("-", "").replace("_", "").replace(".", "")
-    if not stripped.isalnum():
-        return False
-    return "--" not in text and ".." not in text and "__" not in text and "-." not in text and ".-" not in text
+    whole, dot, fraction = text.partition(".")
+    return bool(dot) and whole.isdigit() and fraction.isdigit()
 
 
 _FIREWALLS: dict[tuple[int, int, float], Firewall] = {}
