@@ -78,6 +78,7 @@ def test_a_body_over_the_platforms_limit_is_refused_not_passed_uninspected(clien
     assert len(body) > 10 * 1024 * 1024
     response = send(client, BULK, body, "application/json")
     assert response.status_code == 413
+    assert response.json()["code"] == "body_too_large"  # the API's own code for it
     assert response.json()["reason"].startswith(f"body of {len(body):,} bytes not read")
     assert waf_events()[0].kind == SecurityEventKind.WAF_BLOCK
 

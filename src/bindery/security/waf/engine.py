@@ -57,6 +57,7 @@ class Verdict:
     matches: list[Match] = field(default_factory=list)
     blocked: bool = False
     uninspected: str = ""  # why part of the request was not inspected (empty: every value was)
+    body_unread: bool = False  # the body was over the platform's limit or unreadable
     inspected: int = 0  # distinct values matched (identical values are matched once)
     values: int = 0  # values the request carries
     budget: float = 0.0  # the CPU seconds this request was allowed
@@ -236,6 +237,7 @@ class Firewall:
                 if rule_id not in exclusion.skip and family not in exclusion.skip:
                     found[rule_id] = Match(rule_id, family, severity, "request", message)
         if request.body_length > len(request.body) or len(request.body) > MAX_BODY:
+            verdict.body_unread = True
             verdict.uninspected = f"body of {max(request.body_length, len(request.body)):,} bytes not read " \
                                   f"(limit {MAX_BODY:,})"
         parsed = parse(request, limit)

@@ -102,13 +102,17 @@ def refusal(request: HttpRequest, incident: str) -> HttpResponse:
                         content_type="text/html; charset=utf-8")
 
 
-def uninspected_refusal(request: HttpRequest, incident: str, reason: str) -> HttpResponse:
-    """413: the firewall could not inspect all of the request, so it does not let it through."""
+def uninspected_refusal(request: HttpRequest, incident: str, reason: str, *, too_large: bool = False) -> HttpResponse:
+    """413: the firewall could not inspect all of the request, so it does not let it through.
+
+    A body over the platform's limit gets the API's own ``body_too_large`` code (the view would
+    have said the same); anything else ``not_inspected``.
+    """
     message = (f"the application firewall could not inspect all of this request ({reason}); send it in smaller "
                f"parts. If it is legitimate and small, quote incident {incident} to the platform's administrator")
     if request.path.startswith(API_PREFIX):
-        return JsonResponse({"code": "not_inspected", "incident": incident, "reason": reason, "message": message},
-                            status=413)
+        code = "body_too_large" if too_large else "not_inspected"
+        return JsonResponse({"code": code, "incident": incident, "reason": reason, "message": message}, status=413)
     return HttpResponse(_PAGE_UNINSPECTED.format(incident=html.escape(incident), reason=html.escape(reason)),
                         status=413, content_type="text/html; charset=utf-8")
 
@@ -169,5 +173,5 @@ class FirewallMiddleware:
             _record(request, verdict, incident, blocked=refuse, route=route,
                     reason=f"not inspected in full: {verdict.uninspected}")
             if refuse:
-                return uninspected_refusal(request, incident, verdict.uninspected)
+                return uninspected_refusal(request, incident, verdict.uninspected, too_large=verdict.body_unread)
         return self.get_response(request)
