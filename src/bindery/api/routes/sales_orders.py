@@ -109,6 +109,7 @@ def list_orders(request: HttpRequest, filters: Query[OrderFilters]) -> dict[str,
              summary="Create or update an order",
              description="(origin_node_id, channel_order_number) identifies the order: 201 when it was created, "
              "200 when it was updated or already equal.")
+@waf_bulk()  # an order may carry up to its row limit; the view names what is over it (422)
 def upsert_order(request: HttpRequest, data: OrderIn) -> Status[Order]:
     tenant = request.tenant  # type: ignore[attr-defined]
     result = do_upsert_order(tenant, data.to_payload(), actor=request.auth)  # type: ignore[attr-defined]
