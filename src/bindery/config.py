@@ -84,6 +84,10 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("BINDERY_WAF_MODE", "block", "Application firewall: `block`, `detect` (log only) or `off`."),
     Variable("BINDERY_WAF_PARANOIA", "1", "Application firewall paranoia level, 1 (fewest false positives) to 4."),
     Variable("BINDERY_WAF_THRESHOLD", "5", "Anomaly score at which the application firewall blocks a request."),
+    Variable("BINDERY_REDIS_URL", "",
+             "Redis for the brute-force guard's counters and ban lookups, shared by every process of this host: "
+             "`redis://[:password@]host:6379/0`, `rediss://` for TLS. Empty: counters in the host database. "
+             "If Redis stops answering, the guard falls back to the database until it is back.", secret=True),
     Variable("BINDERY_FIREWALL_MANAGE", "false",
              "`true`: this host manages its nftables firewall; `bindery firewall watch` (run as root or with "
              "CAP_NET_ADMIN) re-applies `table inet bindery` when the policy or the blacklist changes."),
@@ -185,6 +189,7 @@ class Config:
     waf_mode: str = "block"
     waf_paranoia: int = 1
     waf_threshold: int = 5
+    redis_url: str = ""
     firewall_manage: bool = False
     directory_ttl: int = 30
     smtp: SmtpURL | None = None
@@ -376,6 +381,20 @@ def _smtp(env: Mapping[str, str]) -> SmtpURL | None:
                    password=unquote(parts.password or ""), implicit_tls=parts.scheme == "smtps")
 
 
+def _redis_url(env: Mapping[str, str]) -> str:
+    value = (_raw(env, "BINDERY_REDIS_URL") or "").strip()
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
+        raise ConfigError("BINDERY_REDIS_URL", "expected redis://host:6379/0, rediss://host:6380/0 or unix:///path")
+    try:
+        parts.port  # noqa: B018 (raises on a bad port)
+    except ValueError:
+        raise ConfigError("BINDERY_REDIS_URL", "the port is not a number between 1 and 65535") from None
+    return value
+
+
 def _mail_from(env: Mapping[str, str]) -> str:
     value = _raw(env, "BINDERY_MAIL_FROM") or "Bindery <no-reply@localhost>"
     if "\n" in value or "\r" in value or "@" not in value or len(value) > 254:
@@ -544,6 +563,7 @@ def load(env: Mapping[str, str] | None = None, *, create: bool = True) -> Config
         waf_mode=_choice(env, "BINDERY_WAF_MODE", "block", ("block", "detect", "off")),
         waf_paranoia=_int(env, "BINDERY_WAF_PARANOIA", 1, low=1, high=4),
         waf_threshold=_int(env, "BINDERY_WAF_THRESHOLD", 5, low=1, high=1000),
+        redis_url=_redis_url(env),
         firewall_manage=_bool(env, "BINDERY_FIREWALL_MANAGE", False),
         directory_ttl=_int(env, "BINDERY_DIRECTORY_TTL", 30, low=0, high=86400),
         smtp=_smtp(env),

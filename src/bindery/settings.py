@@ -235,6 +235,8 @@ BINDERY_TRUSTED_PROXIES = CONFIG.trusted_proxies
 BINDERY_WAF_MODE = CONFIG.waf_mode
 BINDERY_WAF_PARANOIA = CONFIG.waf_paranoia
 BINDERY_WAF_THRESHOLD = CONFIG.waf_threshold
+BINDERY_REDIS_URL = CONFIG.redis_url  # brute-force counters and ban lookups; empty: the host database
+BINDERY_REDIS_PREFIX = f"bindery:{CONFIG.host_name}:"  # tests set a unique prefix per test
 BINDERY_TECHNOLOGIES = [
     "bindery.technologies.hub",
     "bindery.technologies.files",

@@ -1,8 +1,13 @@
-"""Attack simulations against the brute-force guard, each with its figure (issue 8 acceptance)."""
+"""Attack simulations against the brute-force guard, each with its figure (issue 8 acceptance).
+
+Every test runs twice: with the counters and ban lookups in the host database (the embedded
+default) and in the machine's real Redis (``BINDERY_REDIS_URL``, a unique key prefix per test).
+"""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,12 +22,28 @@ from bindery.control.models import LocalTenant
 from bindery.security import bruteforce
 from bindery.security.bruteforce import PAIR_LIMIT, SOURCE_LIMIT, ban_length
 from bindery.security.client_ip import resolve, source_key
-from bindery.security.models import Ban, BanScope, SecurityEvent
+from bindery.security.models import Ban, BanScope, FailureCounter, SecurityEvent
 from tests.conftest import PASSWORD, HttpsClient
-from tests.security.conftest import no_queries
+from tests.security.conftest import REDIS_URL, guard_backend, no_queries
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 WRONG = "not the password at all"
+
+
+@pytest.fixture(params=["database", "redis"], autouse=True)
+def backend(request: pytest.FixtureRequest, settings: Any) -> Iterator[str]:
+    with guard_backend(settings, request.param) as prefix:
+        yield request.param if request.param == "database" else prefix
+
+
+def redis_keys(prefix: str) -> list[str]:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    try:
+        return sorted(client.scan_iter(match=prefix + "*", count=1000))
+    finally:
+        client.close()
 
 
 def sign_in(client: HttpsClient, ip: str, email: str = "owner@acme.example", password: str = WRONG,
@@ -53,7 +74,8 @@ class HashCounter:
         monkeypatch.setattr(backends, "make_password", make)
 
 
-def test_password_spraying_from_one_ip_is_banned_after_the_threshold(client: HttpsClient, owner: User) -> None:
+def test_password_spraying_from_one_ip_is_banned_after_the_threshold(client: HttpsClient, owner: User,
+                                                                     backend: str) -> None:
     """Figure: a source trying many accounts gets SOURCE_LIMIT attempts, then every request is refused."""
     answers = [sign_in(client, "198.51.100.7", email=f"user{i}@acme.example").status_code
                for i in range(SOURCE_LIMIT + 5)]
@@ -64,12 +86,20 @@ def test_password_spraying_from_one_ip_is_banned_after_the_threshold(client: Htt
     assert client.get("/healthz", REMOTE_ADDR="198.51.100.7").status_code == 403  # every request, at once
     assert client.get("/healthz", REMOTE_ADDR="198.51.100.8").status_code == 200
     assert SecurityEvent.objects.filter(kind="banned").count() == 1
+    if backend == "database":
+        assert FailureCounter.objects.filter(key="src:198.51.100.7").get().count == SOURCE_LIMIT + 1
+    else:  # the counters and the ban's mirror live in Redis, none in the database
+        assert not FailureCounter.objects.exists()
+        assert f"{backend}n:src:198.51.100.7" in redis_keys(backend)
+        assert f"{backend}ban:198.51.100.7" in redis_keys(backend)
 
 
 def test_a_distributed_attack_does_not_lock_out_the_real_user(client: HttpsClient, owner: User,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """Figure: 200 addresses attack one account; the owner still signs in from their usual address."""
     assert sign_in(client, "192.0.2.10", password=PASSWORD).status_code == 302  # the owner's usual address
+    # One attempt per SLOW_SECONDS: stretched so a loaded machine's slow run does not open extra slots.
+    monkeypatch.setattr(bruteforce, "SLOW_SECONDS", 3600)
     hashes = HashCounter(monkeypatch)
     attacker = HttpsClient()
     for i in range(200):

@@ -181,8 +181,11 @@ def test_inspection_is_linear_and_bounded(waf: Firewall) -> None:
         assert time.perf_counter() - started < 5, value[:20]
     many = post_json({"items": [{"sku": f"S{i}", "name": f"Name {i} O'Brien"} for i in range(20_000)]})
     verdict = Firewall(paranoia=1, threshold=5, budget=0.02).inspect(many)
-    assert verdict.truncated
+    assert verdict.truncated  # over the default 5,000 values: not inspected, so refused by the middleware
     assert verdict.elapsed < 5
+    budget = Firewall(paranoia=1, threshold=5, budget=0.002).inspect(many, Exclusion(max_values=10**6))
+    assert budget.uninspected.startswith("inspection budget of 2 ms CPU ran out after ")
+    assert budget.elapsed < 5
 
 
 def test_paranoia_levels_add_rules() -> None:

@@ -34,7 +34,7 @@ from bindery.integration.calls import Call, recorded_call
 from bindery.integration.errors import IntegrationError, IntegrationErrorCode
 from bindery.integration.models import Connector
 from bindery.security.client_ip import client_ip
-from bindery.security.waf.exclusions import waf_exclude
+from bindery.security.waf.exclusions import waf_bulk, waf_exclude
 from bindery.technologies.bindery_api import calls
 from bindery.technologies.bindery_api.connectors import (
     ExportOrdersConfig,
@@ -241,6 +241,7 @@ def export_orders(request: HttpRequest, connector_id: str, format: OrderFormat |
                    "responses": {"200": _JSON_STATUS, "207": _JSON_STATUS, "400": _JSON_STATUS,
                                  "413": {"description": "body over 10 MiB"}, **_ERRORS}})
 @waf_exclude(fields={"DescriptionHtml": ["xss"], "ShortDescription": ["xss"]})
+@waf_bulk()  # a full catalogue in one XML document
 def import_products(request: HttpRequest, connector_id: str) -> HttpResponse:
     """bindCommerceProducts XML in (UTF-8 or Latin-1); one result per product. Needs scope ``catalog:write``."""
     with _served(request, "POST products", "catalog:write", "Import products", schema=ImportProductsConfig,
@@ -257,6 +258,7 @@ def import_products(request: HttpRequest, connector_id: str) -> HttpResponse:
         "example": "<Documents><Document><General><Number>A-1</Number><Date>2026-11-29 10:00:00</Date>"
                    "</General></Document></Documents>"}}},
                    "responses": {"200": _JSON_STATUS, "207": _JSON_STATUS, "400": _JSON_STATUS, **_ERRORS}})
+@waf_bulk()
 def import_documents(request: HttpRequest, connector_id: str) -> HttpResponse:
     """Orders or invoices as Documents XML in; JSON status out (``id_exec`` is the call's run id).
 

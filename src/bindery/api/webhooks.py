@@ -22,7 +22,7 @@ from bindery.integration.webhooks import MAX_BODY, WebhookRefused, receive
 from bindery.security import bruteforce
 from bindery.security.client_ip import client_ip
 from bindery.security.models import SecurityEventKind
-from bindery.security.waf.exclusions import waf_exclude
+from bindery.security.waf.exclusions import waf_bulk, waf_exclude
 
 webhooks_api = NinjaAPI(
     title="Bindery webhook inbox",
@@ -51,6 +51,7 @@ def _status(status: int, message: str, **extra: object) -> JsonResponse:
                       "404": {"description": "no inbox for this node"},
                       "413": {"description": "body over 2 MiB"}}})
 @waf_exclude(skip=["xss", "sqli", "command", "lfi", "rfi", "php", "java"])
+@waf_bulk()  # a shop's product webhook can carry thousands of variants
 def receive_webhook(request: HttpRequest, node_id: str) -> HttpResponse:
     """A signed event from a shop; stored by its event id and processed by a worker.
 

@@ -1,8 +1,9 @@
 """The brute-force guard: counts attempts, bans sources, and protects attacked accounts.
 
-Attempts are counted atomically in the host database (shared by every process, no Redis
-needed) per source (an IPv4 address or an IPv6 /64), per account+source, and — failures only —
-per account. Counting happens *before* the password is checked, so N parallel attempts cannot
+Attempts are counted atomically per source (an IPv4 address or an IPv6 /64), per account+source, and — failures only —
+per account, in Redis when ``BINDERY_REDIS_URL`` is set (:mod:`.guard_redis`), else in the host
+database (the embedded default; shared by every process too). If Redis stops answering, each
+call falls back to the database. Counting happens *before* the password is checked, so N parallel attempts cannot
 all slip past a threshold of M: at most M get to the password check.
 
 - More than :data:`PAIR_LIMIT` attempts on one account from one source in the window bans
@@ -18,6 +19,7 @@ all slip past a threshold of M: at most M get to the password check.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import threading
@@ -31,6 +33,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 
 from bindery.control.routers import HOST
+from bindery.security import guard_redis
 from bindery.security.client_ip import client_ip, source_key
 from bindery.security.models import Ban, BanScope, FailureCounter, KnownSource, SecurityEvent, SecurityEventKind
 
@@ -70,7 +73,17 @@ def record_event(kind: str, *, ip: str = "", account: str = "", tenant_id: Any =
 
 
 def hit(key: str, window: dt.timedelta = WINDOW) -> int:
-    """Add one to the key's counter in the current window (a new window if it ran out); return the count.
+    """Add one to the key's counter in the current window (a new window if it ran out); return the count."""
+    if guard_redis.configured():
+        try:
+            return guard_redis.hit(key, window)
+        except guard_redis.Unavailable:
+            pass  # fail safe: count in the database rather than not at all
+    return _db_hit(key, window)
+
+
+def _db_hit(key: str, window: dt.timedelta) -> int:
+    """The database counter.
 
     One ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` statement (PostgreSQL and SQLite >= 3.35):
     a read-then-write sequence let concurrent guesses reset each other's count, so 50 parallel
@@ -94,8 +107,24 @@ def hit(key: str, window: dt.timedelta = WINDOW) -> int:
 
 
 def count(key: str, window: dt.timedelta = WINDOW) -> int:
+    if guard_redis.configured():
+        try:
+            return guard_redis.count(key)
+        except guard_redis.Unavailable:
+            pass
     row = FailureCounter.objects.filter(key=storable(key), window_start__gt=timezone.now() - window).first()
     return row.count if row else 0
+
+
+def reset(key: str) -> None:
+    """Forget a counter (a successful sign-in clears its pair's count)."""
+    if guard_redis.configured():
+        try:
+            guard_redis.reset(key)
+            return
+        except guard_redis.Unavailable:
+            pass
+    FailureCounter.objects.filter(key=storable(key)).delete()
 
 
 def ban(scope: str, source: str, account: str = "", *, reason: str, actor: str = "guard") -> Ban:
@@ -111,8 +140,17 @@ def ban(scope: str, source: str, account: str = "", *, reason: str, actor: str =
                       "lifted_at": None, "lifted_by": ""})
     record_event(SecurityEventKind.BANNED, ip=source, account=account, scope=scope, level=level,
                  until=until.isoformat(), reason=reason, by=actor)
+    _mirror(entry)
     BannedSources.forget()
     return entry
+
+
+def _mirror(entry: Ban) -> None:
+    """Keep Redis's copy of a ban in step (missed writes are repaired when Redis answers again)."""
+    if guard_redis.configured():
+        with contextlib.suppress(guard_redis.Unavailable):
+            guard_redis.mirror_ban(entry.source, entry.account if entry.scope == BanScope.ACCOUNT_SOURCE else "",
+                                   entry.until)
 
 
 def lift(entry: Ban, *, actor: str) -> None:
@@ -121,10 +159,16 @@ def lift(entry: Ban, *, actor: str) -> None:
     entry.lifted_by = actor[:100]
     entry.save(update_fields=["until", "lifted_at", "lifted_by"])
     record_event(SecurityEventKind.BAN_LIFTED, ip=entry.source, account=entry.account, scope=entry.scope, by=actor)
+    _mirror(entry)
     BannedSources.forget()
 
 
 def is_banned(source: str, account: str = "") -> bool:
+    if guard_redis.configured():
+        try:
+            return guard_redis.is_banned(source, account)
+        except guard_redis.Unavailable:
+            pass  # fail safe: the database holds every ban
     now = timezone.now()
     if Ban.objects.filter(scope=BanScope.SOURCE, source=source, until__gt=now).exists():
         return True
@@ -206,7 +250,7 @@ def after_success(request: HttpRequest | None, account: str) -> None:
     if request is None:
         return
     source = source_key(client_ip(request))
-    FailureCounter.objects.filter(key=f"pair:{account}|{source}").delete()
+    reset(f"pair:{account}|{source}")
     KnownSource.objects.update_or_create(account=account, source=source,
                                          defaults={"last_success_at": timezone.now()})
 

@@ -39,7 +39,7 @@ from bindery.catalog.models import Category, Product, ProductCategory
 from bindery.catalog.models.categories import PATH_SEPARATOR
 from bindery.catalog.upsert import Outcome
 from bindery.control.models import LocalTenant
-from bindery.security.waf.exclusions import waf_exclude
+from bindery.security.waf.exclusions import waf_bulk, waf_exclude
 
 router = Router(tags=["catalog: products"])
 
@@ -101,6 +101,7 @@ def list_products(request: HttpRequest, sku: str | None = None, sku_prefix: str 
 @router.post("/products/bulk", response={200: CatalogBulkOut, **ERRORS_WRITE}, exclude_none=True,
              summary="Create or update many products by SKU")
 @PRODUCT_FIELDS_WAF
+@waf_bulk()  # thousands of products in one body: a budget per MiB, every value still inspected
 def bulk_upsert_products(request: HttpRequest, payload: ProductBulkIn) -> dict[str, Any]:
     """Upsert up to 5,000 products; answer one result per item, in order (200 even if some failed).
 

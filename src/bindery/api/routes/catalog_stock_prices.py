@@ -26,6 +26,7 @@ from bindery.catalog.models import PriceList, Warehouse
 from bindery.catalog.payloads import PriceData, ProductData, StockData, check_amount, check_price
 from bindery.catalog.upsert import UpsertResult
 from bindery.control.models import LocalTenant
+from bindery.security.waf.exclusions import waf_bulk
 
 router = Router(tags=["catalog: stock and prices"])
 
@@ -69,6 +70,7 @@ def _apply_grouped(tenant: LocalTenant, rows: Sequence[Row], errors: dict[int, C
 
 @router.post("/stock/bulk", response={200: CatalogBulkOut, **ERRORS_WRITE}, exclude_none=True,
              summary="Set stock quantities per SKU and warehouse")
+@waf_bulk()
 def bulk_set_stock(request: HttpRequest, payload: StockBulkIn) -> dict[str, Any]:
     """Set up to 5,000 quantities; one result per row, in order (200 even if some rows failed).
 
@@ -104,6 +106,7 @@ def _price_data(row: PriceItemIn) -> PriceData:
 
 @router.post("/prices/bulk", response={200: CatalogBulkOut, **ERRORS_WRITE}, exclude_none=True,
              summary="Set prices per SKU, price list and quantity tier")
+@waf_bulk()
 def bulk_set_prices(request: HttpRequest, payload: PriceBulkIn) -> dict[str, Any]:
     """Set up to 5,000 prices; one result per row, in order (200 even if some rows failed).
 

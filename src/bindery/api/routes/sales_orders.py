@@ -43,6 +43,7 @@ from bindery.sales.access import access_order_by_id, order_shipments, orders_wit
 from bindery.sales.actions import do_add_shipment, do_mark_order, do_set_order_status, do_upsert_order
 from bindery.sales.errors import SalesError
 from bindery.sales.models import Address, NormalizedStatus, Order, OrderRow, Shipment
+from bindery.security.waf.exclusions import waf_bulk
 
 router = Router(tags=["orders"])
 
@@ -112,6 +113,7 @@ def list_orders(request: HttpRequest, filters: Query[OrderFilters]) -> dict[str,
              summary="Create or update an order",
              description="(origin_node_id, channel_order_number) identifies the order: 201 when it was created, "
              "200 when it was updated or already equal.")
+@waf_bulk()  # an order may carry up to its row limit; the view names what is over it (422)
 def upsert_order(request: HttpRequest, data: OrderIn) -> Status[Order]:
     tenant = request.tenant  # type: ignore[attr-defined]
     result = do_upsert_order(tenant, data.to_payload(), actor=request.auth)  # type: ignore[attr-defined]
@@ -140,6 +142,7 @@ def _bulk_item(request: HttpRequest, index: int, item: Any) -> BulkResultOut:
              summary="Create or update up to 1,000 orders",
              description="Each item is validated and stored on its own: one result per item, in order. "
              "A rejected item writes nothing; the others are stored.")
+@waf_bulk()
 def bulk_upsert_orders(request: HttpRequest, data: OrderBulkIn) -> dict[str, Any]:
     return {"results": [_bulk_item(request, index, item) for index, item in enumerate(data.items)]}
 

@@ -1,10 +1,11 @@
 """Django wiring: inspect every request right after the blacklist, answer 403 with an incident id.
 
-The URL is resolved first so the route's exclusions apply (see :mod:`.exclusions`). A body
-larger than the platform accepts is not read at all: it is refused as oversized. If the
-firewall itself fails, the request goes through and the failure is logged — a bug in the
-firewall must not take the platform down (the brute-force guard and the views' own
-validation still stand).
+The URL is resolved first so the route's exclusions apply (see :mod:`.exclusions`). The
+firewall denies by default: a request it could not inspect in full (a body over the platform's
+limit or unreadable, more values than the route allows, an inspection past its budget) is
+refused with 413 and an incident id, and a failure of the firewall itself refuses the request
+with 403 — only a route that declares ``uninspected="pass"`` beside itself lets an
+uninspected request go on. Each such decision is a security event saying why.
 """
 
 from __future__ import annotations
@@ -31,6 +32,15 @@ from bindery.security.waf.request import WafRequest
 logger = logging.getLogger("bindery.security.waf")
 API_PREFIX = "/api/"
 VERDICT_ATTR = "waf_verdict"
+
+_PAGE_UNINSPECTED = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Request too large to inspect</title></head>
+<body><h1>Request too large to inspect</h1>
+<p>The application firewall could not inspect all of this request ({reason}), so it refused it.
+Send it in smaller parts.</p>
+<p>If you believe this is a mistake, quote incident <code>{incident}</code> to your administrator.</p>
+</body></html>
+"""
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Request refused</title></head>
@@ -63,15 +73,20 @@ def _declared_length(request: HttpRequest) -> int:
 
 
 def to_waf_request(request: HttpRequest, route: str = "") -> WafRequest:
-    """Return the firewall's view of a Django request; the body is read only up to the platform's limit."""
+    """Return the firewall's view of a Django request; the body is read only up to the platform's limit.
+
+    A body that is not read (over the limit, or unreadable) leaves ``body_length`` above
+    ``len(body)``: the engine reports it as uninspected and the request is refused.
+    """
     length = _declared_length(request)
     body = b""
-    if 0 < length <= MAX_BODY:
+    if length <= MAX_BODY:
         try:
             body = request.body
-        except Exception:  # oversized for Django's own limit, or the client went away: inspect without it
+        except Exception:  # oversized for Django's own limit, or the client went away
             logger.info("request body not readable for inspection", exc_info=True,
                         extra={"event": "security.waf_body_unreadable"})
+            length = max(length, MAX_BODY + 1)
     headers = tuple((name, str(value)) for name, value in request.headers.items())
     return WafRequest(method=request.method or "GET", path=request.path, query_string=request.META.get(
         "QUERY_STRING", ""), headers=headers, body=body, body_length=length,
@@ -87,11 +102,31 @@ def refusal(request: HttpRequest, incident: str) -> HttpResponse:
                         content_type="text/html; charset=utf-8")
 
 
-def _record(request: HttpRequest, verdict: Verdict, incident: str, *, blocked: bool, route: str) -> None:
+def uninspected_refusal(request: HttpRequest, incident: str, reason: str, *, too_large: bool = False) -> HttpResponse:
+    """413: the firewall could not inspect all of the request, so it does not let it through.
+
+    A body over the platform's limit gets the API's own ``body_too_large`` code (the view would
+    have said the same); anything else ``not_inspected``.
+    """
+    message = (f"the application firewall could not inspect all of this request ({reason}); send it in smaller "
+               f"parts. If it is legitimate and small, quote incident {incident} to the platform's administrator")
+    if request.path.startswith(API_PREFIX):
+        code = "body_too_large" if too_large else "not_inspected"
+        return JsonResponse({"code": code, "incident": incident, "reason": reason, "message": message}, status=413)
+    return HttpResponse(_PAGE_UNINSPECTED.format(incident=html.escape(incident), reason=html.escape(reason)),
+                        status=413, content_type="text/html; charset=utf-8")
+
+
+def _record(request: HttpRequest, verdict: Verdict, incident: str, *, blocked: bool, route: str,
+            reason: str = "") -> None:
     detail: dict[str, Any] = {"incident": incident, "score": verdict.score, "rules": verdict.rules[:50],
               "where": sorted({m.where for m in verdict.matches})[:50], "method": (request.method or "")[:10],
               "path": request.path[:200], "route": route[:200], "truncated": verdict.truncated,
+              "uninspected": verdict.uninspected[:200], "values": verdict.values, "inspected": verdict.inspected,
+              "budget_ms": round(verdict.budget * 1000, 1), "cpu_ms": round(verdict.cpu * 1000, 2),
               "elapsed_ms": round(verdict.elapsed * 1000, 2)}
+    if reason:
+        detail["reason"] = reason[:200]
     logger.warning("application firewall %s request", "blocked" if blocked else "detected", extra={
         "event": "security.waf_block" if blocked else "security.waf_detect", **detail})
     try:
@@ -111,20 +146,32 @@ class FirewallMiddleware:
         mode = getattr(settings, "BINDERY_WAF_MODE", "block")
         if mode == "off":
             return self.get_response(request)
+        block = mode == "block"
+        route = ""
         try:
             exclusion, route = _exclusion(request)
             engine = firewall(paranoia=int(getattr(settings, "BINDERY_WAF_PARANOIA", 1)),
                               threshold=int(getattr(settings, "BINDERY_WAF_THRESHOLD", 5)))
             verdict = engine.inspect(to_waf_request(request, route), exclusion)
-        except Exception:
-            logger.exception("application firewall failed; request let through",
-                             extra={"event": "security.waf_error", "path": request.path[:200]})
-            return self.get_response(request)
+        except Exception as error:
+            # Deny by default: a request the firewall failed on was not inspected.
+            incident = uuid.uuid4().hex[:16]
+            logger.exception("application firewall failed; request %s", "refused" if block else "let through",
+                             extra={"event": "security.waf_error", "path": request.path[:200], "incident": incident})
+            failed = Verdict(uninspected=f"the firewall failed ({type(error).__name__})")
+            _record(request, failed, incident, blocked=block, route=route, reason=failed.uninspected)
+            return refusal(request, incident) if block else self.get_response(request)
         setattr(request, VERDICT_ATTR, verdict)
         if verdict.blocked:
             incident = uuid.uuid4().hex[:16]
-            block = mode == "block"
             _record(request, verdict, incident, blocked=block, route=route)
             if block:
                 return refusal(request, incident)
+        elif verdict.uninspected:
+            incident = uuid.uuid4().hex[:16]
+            refuse = block and exclusion.uninspected != "pass"
+            _record(request, verdict, incident, blocked=refuse, route=route,
+                    reason=f"not inspected in full: {verdict.uninspected}")
+            if refuse:
+                return uninspected_refusal(request, incident, verdict.uninspected, too_large=verdict.body_unread)
         return self.get_response(request)
