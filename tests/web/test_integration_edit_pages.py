@@ -126,6 +126,7 @@ def test_connector_with_an_invalid_configuration_shows_field_errors_and_saves_no
                               "product_filter-skus": "A\nB\n"})
     assert fixed.status_code == 302, errors(fixed)
     connector = Connector.objects.for_tenant(tenant).get()
+    assert connector.order_filter == {"statuses": None, "created_from": None, "marked": None}  # "any", not False
     assert connector.config == {"batch_size": 50, "throttle_ms": 0, "source_warehouse": "main",
                                 "target_warehouse": "shop"}
     assert connector.simulate
@@ -139,9 +140,10 @@ def test_connector_with_an_invalid_configuration_shows_field_errors_and_saves_no
     refused = client.post(edit, {**STOCK_COPY, "config-throttle_ms": "soon"})
     assert refused.status_code == 400
     assert "valid integer" in refused.content.decode()
-    saved = client.post(edit, {**STOCK_COPY, "enabled": ""})
+    saved = client.post(edit, {**STOCK_COPY, "enabled": "", "order_filter-marked": "false"})
     assert saved.status_code == 302
     connector.refresh_from_db()
+    assert connector.order_filter["marked"] is False
     assert not connector.enabled
     assert not connector.simulate
 

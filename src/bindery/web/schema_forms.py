@@ -28,7 +28,7 @@ LINES_MAX = 2_000
 @dataclass(frozen=True)
 class SchemaField:
     name: str
-    kind: str  # text, long_text, secret, bool, choice, multi, lines, json
+    kind: str  # text, long_text, secret, bool, tristate, choice, multi, lines, json
     label: str
     help: str
     required: bool
@@ -85,6 +85,8 @@ def describe(schema: type[BaseModel], *, secret: bool = False) -> list[SchemaFie
     for name, raw in described.get("properties", {}).items():
         prop, nullable = _resolve(raw, defs)
         kind, choices = _kind(prop, defs, secret)
+        if kind == "bool" and nullable:  # None ("any") differs from False: a check box cannot say it
+            kind = "tristate"
         fields.append(SchemaField(name=name, kind=kind, label=prop.get("title") or name.replace("_", " "),
                                   help=prop.get("description", ""), required=name in required, nullable=nullable,
                                   default=prop.get("default"), choices=choices, max_length=prop.get("maxLength")))
@@ -95,6 +97,9 @@ def _django_field(field: SchemaField, *, keep_secret: bool) -> forms.Field:
     help_text = field.help
     if field.kind == "bool":
         return forms.BooleanField(required=False, label=field.label, help_text=help_text)
+    if field.kind == "tristate":
+        return forms.ChoiceField(required=False, label=field.label, help_text=help_text,
+                                 choices=[("", "any"), ("true", "yes"), ("false", "no")])
     if field.kind == "choice":
         blank = [("", "—")] if field.nullable or (not field.required and field.default is None) else []
         return forms.ChoiceField(required=False, label=field.label, help_text=help_text,
@@ -145,6 +150,9 @@ class SchemaForm(forms.Form):
             value = data.get(field.name)
             if field.kind == "bool":
                 out[field.name] = bool(value)
+            elif field.kind == "tristate":
+                if value:
+                    out[field.name] = value == "true"
             elif field.kind == "multi":
                 out[field.name] = list(value or [])
             elif field.kind == "lines":
@@ -184,6 +192,8 @@ def _initial(fields: list[SchemaField], stored: dict[str, Any] | None) -> dict[s
             continue
         if field.kind == "lines":
             value = "\n".join(str(v) for v in value)
+        elif field.kind == "tristate":
+            value = "true" if value else "false"
         elif field.kind == "json":
             value = json.dumps(value, indent=2, ensure_ascii=False)
         initial[field.name] = value
