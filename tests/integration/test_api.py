@@ -119,6 +119,24 @@ def test_procedures_create_reorder_run_and_cancel(client: HttpsClient, headers: 
     assert Run.objects.for_tenant(tenant).get(pk=queued["id"]).status == RunStatus.CANCELLED
 
 
+def test_deletes_refuse_what_is_in_use_then_remove(client: HttpsClient, headers: dict[str, str],
+                                                   tenant: LocalTenant, stock_copy: Any, hub_node: Node) -> None:
+    procedure = call(client, "post", "/procedures", headers, {"name": "p", "connector_ids": [str(stock_copy.pk)]})
+    procedure_id = procedure.json()["id"]
+    node_in_use = call(client, "delete", f"/nodes/{hub_node.pk}", headers)
+    assert (node_in_use.status_code, node_in_use.json()["code"]) == (409, "in_use")
+    connector_in_use = call(client, "delete", f"/connectors/{stock_copy.pk}", headers)
+    assert (connector_in_use.status_code, connector_in_use.json()["code"]) == (409, "in_use")
+    queued = call(client, "post", f"/procedures/{procedure_id}/run", headers).json()
+    running = call(client, "delete", f"/procedures/{procedure_id}", headers)
+    assert (running.status_code, running.json()["code"]) == (409, "already_running")
+    call(client, "post", f"/runs/{queued['id']}/cancel", headers)
+    for path in (f"/procedures/{procedure_id}", f"/connectors/{stock_copy.pk}", f"/nodes/{hub_node.pk}"):
+        assert call(client, "delete", path, headers).status_code == 204, path
+        assert call(client, "get", path, headers).status_code == 404, path
+    assert not Node.objects.for_tenant(tenant).exists()
+
+
 def test_other_tenants_and_narrow_tokens_see_nothing(client: HttpsClient, tenant: LocalTenant,
                                                      other_tenant: LocalTenant, stock_copy: Any) -> None:
     """Another tenant's token gets 404 for our ids and empty lists; a catalog-only token gets 403."""

@@ -57,6 +57,9 @@ def test_build_and_run_a_procedure_from_the_shell(var: Path) -> None:
     assert "Enqueued 1 procedures" in ok(run(var, "runs", "tick"))  # first due at creation
     assert "Enqueued 0 procedures" in ok(run(var, "runs", "tick"))  # next time is in 30 minutes
     assert "Deleted 0 finished runs older than 30 days." in ok(run(var, "runs", "prune"))
+    one_clear_line(run(var, "nodes", "delete", "--tenant", "demo", "hub"), "connectors use this node: copy")
+    one_clear_line(run(var, "connectors", "delete", "--tenant", "demo", "copy"), "procedures run this connector")
+    one_clear_line(run(var, "procedures", "delete", "--tenant", "demo", "nightly"), "is queued or running")
 
 
 def test_keys_rotate_generates_a_private_key_file(var: Path) -> None:

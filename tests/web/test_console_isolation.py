@@ -22,7 +22,7 @@ from bindery.accounts.support import do_grant_support_access
 from bindery.catalog.models import Category, Price, PriceList, Product, StockLevel, Warehouse
 from bindery.control.models import LocalTenant
 from bindery.integration.actions import do_create_connector, do_create_node, do_create_procedure, do_enqueue_run
-from bindery.integration.models import Connector, Procedure, Run
+from bindery.integration.models import Connector, Node, Procedure, ProcedureStep, Run
 from bindery.integration.runner import execute_run
 from bindery.sales.models import Customer, Order, Shipment
 from bindery.security.actions import do_add_ip_rule, do_create_api_token
@@ -46,7 +46,7 @@ class TenantB:
     member: User
 
 
-def _b_integration(b: TenantB) -> tuple[Connector, Procedure, Run]:
+def _b_integration(b: TenantB) -> tuple[Connector, Procedure, Run, Node]:
     """B's connector, procedure and a finished run of it, made through the actions on first use."""
     tenant = b.token.tenant
     connector = Connector.objects.for_tenant(tenant).filter(name="globex-connector").first()
@@ -58,7 +58,7 @@ def _b_integration(b: TenantB) -> tuple[Connector, Procedure, Run]:
         do_create_procedure(tenant, "globex-procedure", [connector], actor="test")
         execute_run(do_enqueue_run(connector=connector, actor="test").pk, heartbeat=False)
     return (connector, Procedure.objects.for_tenant(tenant).get(name="globex-procedure"),
-            Run.objects.for_tenant(tenant).get(connector=connector))
+            Run.objects.for_tenant(tenant).get(connector=connector), connector.node)
 
 
 def _b_grant(b: TenantB) -> SupportGrant:
@@ -76,6 +76,7 @@ B_IDS: dict[str, Callable[[TenantB], object]] = {
     "connector_id": lambda b: _b_integration(b)[0].pk,
     "procedure_id": lambda b: _b_integration(b)[1].pk,
     "run_id": lambda b: _b_integration(b)[2].pk,
+    "node_id": lambda b: _b_integration(b)[3].pk,
     "member_id": lambda b: b.member.pk,
     "rule_id": lambda b: do_add_ip_rule(b.token.tenant, "deny", "203.0.113.0/24", actor="test").pk,
     "grant_id": lambda b: _b_grant(b).pk,
@@ -90,7 +91,9 @@ POST_ONLY = {"token_revoke", "passkey_remove"}
 # A body with every field the console's forms take, filled with plausible values.
 POST_BODY = {"name": "A's", "quantity": "1", "net": "1", "gross": "1", "vat_rate": "0", "min_quantity": "1",
              "marked": "1", "carrier": "UPS", "tracking_number": "A-1", "status": "shipped", "weight_unit": "kg",
-             "key": "a-key", "currency": "EUR", "relationship": "own", "kind": "own", "path_key": "A"}
+             "key": "a-key", "currency": "EUR", "relationship": "own", "kind": "own", "path_key": "A",
+             "confirm": "yes", "change": "remove", "interval_minutes": "5", "technology": "hub",
+             "connector_type": "stock_copy"}
 
 
 def _patterns() -> list[URLPattern]:
@@ -133,13 +136,14 @@ def b_markers(b: TenantB) -> list[str]:
     return [B_SKU, f"{B_SKU}-RED", "Globex secret product", "Globex|Secret", "globex-wh", "globex-list", B_EMAIL,
             "GLOBEX-ORDER-777", b.sales.order.hub_order_key, B_TRACKING, "globex-token",
             str(b.catalog.product.pk), str(b.catalog.variant.pk), str(b.sales.order.pk), str(b.sales.customer.pk),
-            str(b.sales.shipment.pk), str(b.token.pk), "secret.member@globex.example"]
+            str(b.sales.shipment.pk), str(b.token.pk), "secret.member@globex.example", "globex-node",
+            "globex-connector", "globex-procedure"]
 
 
 def snapshot(tenant: LocalTenant) -> dict[str, list[dict[str, Any]]]:
     """Every row of the tenant the console can reach."""
     models = [Product, Price, StockLevel, Category, Warehouse, PriceList, Customer, Order, Shipment, ApiToken,
-              Connector, Procedure, Run]
+              Node, Connector, Procedure, ProcedureStep, Run]
     return {model.__name__: sorted(model.objects.for_tenant(tenant).values(),  # type: ignore[attr-defined]
                                    key=lambda row: str(row["id"])) for model in models}
 
@@ -178,6 +182,7 @@ def test_pages_without_ids_never_show_the_other_tenants_rows(
         pattern: URLPattern, tenant_b: TenantB, client_a: HttpsClient) -> None:
     """Lists and exports, plain or searched for B's own names, contain none of B's rows."""
     url = reverse(f"web:{pattern.name}")
+    _b_integration(tenant_b)  # B's nodes, connectors and procedures exist, so the lists could leak them
     markers = b_markers(tenant_b)
     probes: list[dict[str, str]] = [{}, {"q": B_SKU}, {"q": B_EMAIL}, {"q": tenant_b.sales.order.hub_order_key},
                                     {"category": str(tenant_b.catalog.product.pk)}, {"deleted": "all"}]

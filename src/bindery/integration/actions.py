@@ -11,10 +11,11 @@ import json
 import logging
 import uuid
 from collections.abc import Sequence
+from enum import StrEnum
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
@@ -129,6 +130,45 @@ def do_update_node(node: Node, *, name: str | None = None, settings: Any = _UNSE
                                            "node": str(node.pk), "fields": sorted(set(fields)),
                                            "actor": actor_label(actor)})
     return node
+
+
+@sensitive_variables("changes", "stored", "merged")
+def do_change_node_credentials(node: Node, changes: dict[str, Any], *, actor: Any) -> Node:
+    """Replace only the credential fields given in ``changes``; the others keep their stored value.
+
+    What the console's "leave blank to keep" means. A technology that stores a derived form
+    (``prepare_credentials``, e.g. a password hash) cannot re-validate what it stored, so there
+    every credential field must be given together.
+    """
+    if not changes:
+        return node
+    tech = registry.get(node.technology)
+    if tech.prepare_credentials is not None:
+        missing = sorted(set(tech.credentials_schema.model_fields) - set(changes))
+        if missing:
+            raise IntegrationError(IntegrationErrorCode.INVALID_VALUE,
+                                   "this technology stores its credentials hashed: enter every credential "
+                                   "field to change them", field=f"credentials.{missing[0]}")
+        return do_update_node(node, credentials=changes, actor=actor)
+    stored = read_node_credentials(node)
+    merged = {k: v for k, v in stored.items() if k in tech.credentials_schema.model_fields}
+    merged.update(changes)
+    return do_update_node(node, credentials=merged, actor=actor)
+
+
+def do_delete_node(node: Node, *, actor: Any) -> None:
+    """Delete a node with its bindings and webhook inbox; refused while connectors use it."""
+    with transaction.atomic(using=HOST):
+        node = Node.objects.for_tenant(node.tenant_id).select_for_update().get(pk=node.pk)
+        users = sorted(Connector.objects.for_tenant(node.tenant_id)
+                       .filter(Q(node=node) | Q(output_node=node)).values_list("name", flat=True))
+        if users:
+            raise IntegrationError(IntegrationErrorCode.IN_USE,
+                                   f"connectors use this node: {', '.join(users[:10])}; delete them first",
+                                   field="node_id")
+        node.delete()
+    logger.info("node deleted", extra={"event": "integration.node_deleted", "tenant_id": str(node.tenant_id),
+                                       "node": str(node.pk), "actor": actor_label(actor)})
 
 
 @sensitive_variables("plaintext")
@@ -283,6 +323,30 @@ def do_update_connector(connector: Connector, *, name: str | None = None, config
     return connector
 
 
+def _refuse_if_active(tenant_id: uuid.UUID, what: str, **target: Any) -> None:
+    if Run.objects.for_tenant(tenant_id).filter(status__in=[RunStatus.QUEUED, RunStatus.RUNNING], **target).exists():
+        raise IntegrationError(IntegrationErrorCode.ALREADY_RUNNING,
+                               f"the {what} is queued or running; cancel the run or wait for it to end")
+
+
+def do_delete_connector(connector: Connector, *, actor: Any) -> None:
+    """Delete a connector with its runs, watermark and export references; refused while a
+    procedure lists it or a run of it is active."""
+    with transaction.atomic(using=HOST):
+        connector = Connector.objects.for_tenant(connector.tenant_id).select_for_update().get(pk=connector.pk)
+        procedures = sorted(Procedure.objects.for_tenant(connector.tenant_id)
+                            .filter(steps__connector=connector).values_list("name", flat=True).distinct())
+        if procedures:
+            raise IntegrationError(IntegrationErrorCode.IN_USE,
+                                   f"procedures run this connector: {', '.join(procedures[:10])}; "
+                                   "remove it from them first", field="connector_id")
+        _refuse_if_active(connector.tenant_id, "connector", connector=connector)
+        connector.delete()
+    logger.info("connector deleted", extra={"event": "integration.connector_deleted",
+                                            "tenant_id": str(connector.tenant_id), "connector": str(connector.pk),
+                                            "actor": actor_label(actor)})
+
+
 # --- procedures ---------------------------------------------------------------------------------
 
 
@@ -373,6 +437,63 @@ def do_update_procedure(procedure: Procedure, *, name: str | None = None, connec
     logger.info("procedure updated", extra={"event": "integration.procedure_updated",
                                             "procedure": str(procedure.pk), "actor": actor_label(actor)})
     return procedure
+
+
+def do_delete_procedure(procedure: Procedure, *, actor: Any) -> None:
+    """Delete a procedure with its steps and runs (its connectors stay); refused while it runs."""
+    with transaction.atomic(using=HOST):
+        procedure = Procedure.objects.for_tenant(procedure.tenant_id).select_for_update().get(pk=procedure.pk)
+        _refuse_if_active(procedure.tenant_id, "procedure", procedure=procedure)
+        procedure.delete()
+    logger.info("procedure deleted", extra={"event": "integration.procedure_deleted",
+                                            "tenant_id": str(procedure.tenant_id), "procedure": str(procedure.pk),
+                                            "actor": actor_label(actor)})
+
+
+class StepChange(StrEnum):
+    ADD = "add"
+    REMOVE = "remove"
+    UP = "up"
+    DOWN = "down"
+
+
+def do_change_procedure_step(procedure: Procedure, change: StepChange | str, connector: Connector, *,
+                             actor: Any) -> list[Connector]:
+    """Add a connector at the end, remove it, or move it one place up or down; return the new order.
+
+    The procedure row is locked, so two people editing the steps at once apply one after the other.
+    """
+    try:
+        change = StepChange(change)
+    except ValueError:
+        raise IntegrationError(IntegrationErrorCode.INVALID_VALUE, "the change is add, remove, up or down",
+                               field="change") from None
+    if connector.tenant_id != procedure.tenant_id:
+        raise IntegrationError(IntegrationErrorCode.NOT_FOUND, "no such connector", field="connector_id")
+    with transaction.atomic(using=HOST):
+        Procedure.objects.for_tenant(procedure.tenant_id).select_for_update().filter(pk=procedure.pk).first()
+        order = [step.connector for step in ProcedureStep.objects.for_tenant(procedure.tenant_id)
+                 .filter(procedure=procedure).select_related("connector").order_by("position")]
+        ids = [c.pk for c in order]
+        if change == StepChange.ADD:
+            order.append(connector)  # a duplicate is refused by _set_steps with a clear message
+        elif connector.pk not in ids:
+            raise IntegrationError(IntegrationErrorCode.NOT_FOUND,
+                                   f"connector {connector.name!r} is not a step of this procedure",
+                                   field="connector_id")
+        else:
+            index = ids.index(connector.pk)
+            if change == StepChange.REMOVE:
+                del order[index]
+            else:
+                other = index - 1 if change == StepChange.UP else index + 1
+                if 0 <= other < len(order):
+                    order[index], order[other] = order[other], order[index]
+        _set_steps(procedure, order)
+    logger.info("procedure steps changed", extra={"event": "integration.procedure_steps_changed",
+                                                  "procedure": str(procedure.pk), "change": str(change),
+                                                  "connector": str(connector.pk), "actor": actor_label(actor)})
+    return order
 
 
 # --- runs ---------------------------------------------------------------------------------------

@@ -369,6 +369,35 @@ def cmd_runs_prune(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+@_integration_errors
+def cmd_delete(config: Config, args: argparse.Namespace) -> int:
+    """Delete a node, connector or procedure (``args.kind``) by name or id; refused while in use."""
+    from bindery.integration import access, actions
+
+    tenant = _tenant(args.tenant)
+    if args.kind == "node":
+        node = access.access_node_by_ref(tenant, args.ref)
+        actions.do_delete_node(node, actor="cli")
+        name = node.name
+    elif args.kind == "connector":
+        connector = access.access_connector_by_ref(tenant, args.ref)
+        actions.do_delete_connector(connector, actor="cli")
+        name = connector.name
+    else:
+        procedure = access.access_procedure_by_ref(tenant, args.ref)
+        actions.do_delete_procedure(procedure, actor="cli")
+        name = procedure.name
+    _out(f"{args.kind.capitalize()} {name} deleted.")
+    return 0
+
+
+def _add_delete(group: Any, kind: str, help_text: str) -> None:
+    d = group.add_parser("delete", help=help_text)
+    d.set_defaults(func=cmd_delete, kind=kind)
+    d.add_argument("--tenant", required=True, metavar="SLUG")
+    d.add_argument("ref", metavar="NAME_OR_ID")
+
+
 def register(sub: Any, add: AddCommand) -> None:
     """Add the integration command groups to the ``bindery`` parser."""
     p = add("keys", cmd_keys_rotate, "Manage the master keys that wrap stored credentials.")
@@ -391,6 +420,7 @@ def register(sub: Any, add: AddCommand) -> None:
     n.add_argument("--settings", metavar="JSON")
     n.add_argument("--credentials-file", metavar="PATH", help="JSON object of credentials; '-' reads stdin")
 
+    _add_delete(nodes, "node", "delete a node and its bindings (refused while connectors use it)")
     n = nodes.add_parser("webhook-secret", help="open (or re-key) the node's webhook inbox; prints the secret once")
     n.set_defaults(func=cmd_nodes_webhook_secret)
     n.add_argument("--tenant", required=True, metavar="SLUG")
@@ -414,6 +444,7 @@ def register(sub: Any, add: AddCommand) -> None:
     c.add_argument("--product-filter", metavar="JSON")
     c.add_argument("--simulate", action="store_true")
     c.add_argument("--differential", action="store_true")
+    _add_delete(conns, "connector", "delete a connector and its runs (refused while a procedure lists it)")
     c = conns.add_parser("url", help="the URL another system calls, for a passive (API) connector")
     c.set_defaults(func=cmd_connectors_url)
     c.add_argument("--tenant", required=True, metavar="SLUG")
@@ -439,6 +470,7 @@ def register(sub: Any, add: AddCommand) -> None:
     r.add_argument("--alert-emails", metavar="LIST", help="comma-separated addresses told about failed or late runs")
     r.add_argument("--delay-alert-minutes", type=int, default=None, metavar="N",
                    help="alert when a run is still unfinished after N minutes")
+    _add_delete(procs, "procedure", "delete a procedure, its steps and runs (its connectors stay)")
     r = procs.add_parser("run", help="queue a run now")
     r.set_defaults(func=cmd_procedures_run)
     r.add_argument("--tenant", required=True, metavar="SLUG")

@@ -35,14 +35,15 @@ def can_write(user: User, area: Area) -> bool:
 
 
 def console_view(area: Area, *, methods: tuple[str, ...] = ("GET",), load: Loader | None = None,
-                 sudo: bool = False) -> Callable[[ConsoleView], Callable[..., HttpResponseBase]]:
+                 sudo: bool = False, write: bool = False) -> Callable[[ConsoleView], Callable[..., HttpResponseBase]]:
     """Wrap a page of ``area``: tenant user signed in, object found, method allowed, role allowed.
 
     Also CSRF protection and no caching. The view receives the signed-in :class:`User` after the
     request, then, with ``load``, the object the URL's one keyword names, resolved through
     ``load(user, value)`` (which raises Http404 for unknown and other tenants' ids):
     ``view(request, user, obj)``. The lookup runs before the method and role checks, so an id
-    that is not the tenant's answers 404 whatever the method or role.
+    that is not the tenant's answers 404 whatever the method or role. With ``write``, reading the
+    page needs write access too (a form to create something is of no use to a reader).
     """
     allowed = tuple(m.upper() for m in methods)
 
@@ -61,13 +62,14 @@ def console_view(area: Area, *, methods: tuple[str, ...] = ("GET",), load: Loade
                 args, kwargs = (load(user, value),), {}
             if request.method not in allowed:
                 return HttpResponseNotAllowed(allowed)
-            require_permission(user, area, Access.WRITE if request.method in WRITE_METHODS
+            require_permission(user, area, Access.WRITE if write or request.method in WRITE_METHODS
                                else Access.READ)
             if sudo and request.method in WRITE_METHODS and not sessions.in_sudo(request):
                 return sessions.ask_to_confirm(request)
             return view(request, user, *args, **kwargs)
 
         wrapper.bindery_area = area  # type: ignore[attr-defined]  # read by the permission-matrix test
+        wrapper.bindery_read_access = Access.WRITE if write else Access.READ  # type: ignore[attr-defined]
         return never_cache(csrf_protect(wrapper))
 
     return decorate

@@ -31,6 +31,9 @@ from bindery.integration.actions import (
     do_create_connector,
     do_create_node,
     do_create_procedure,
+    do_delete_connector,
+    do_delete_node,
+    do_delete_procedure,
     do_enqueue_run,
     do_update_connector,
     do_update_node,
@@ -353,6 +356,14 @@ def update_node(request: HttpRequest, node_id: uuid.UUID, payload: NodePatch) ->
     return _node(node)
 
 
+@router.delete("/nodes/{node_id}", response={204: None, **ERRORS_WRITE},
+               summary="Delete a node with its bindings (409 while connectors use it)")
+def delete_node(request: HttpRequest, node_id: uuid.UUID) -> Status:
+    token = require_scope(request, "integration:write")
+    do_delete_node(access_node_by_id(_tenant(request), node_id, for_write=False), actor=token)
+    return Status(204, None)
+
+
 class WebhookSecretIn(Schema):
     scheme: Literal["standard", "shopify", "woocommerce"]
     secret: str | None = Field(default=None, max_length=300,
@@ -427,6 +438,14 @@ def update_connector(request: HttpRequest, connector_id: uuid.UUID, payload: Con
     return _connector(connector)
 
 
+@router.delete("/connectors/{connector_id}", response={204: None, **ERRORS_WRITE},
+               summary="Delete a connector with its runs (409 while a procedure lists it or it runs)")
+def delete_connector(request: HttpRequest, connector_id: uuid.UUID) -> Status:
+    token = require_scope(request, "integration:write")
+    do_delete_connector(access_connector_by_id(_tenant(request), connector_id, for_write=False), actor=token)
+    return Status(204, None)
+
+
 @router.post("/connectors/{connector_id}/run", response={202: RunOut, **ERRORS_WRITE},
              summary="Run a connector now (409 if it is already queued or running)")
 def run_connector(request: HttpRequest, connector_id: uuid.UUID) -> Status:
@@ -488,6 +507,14 @@ def update_procedure(request: HttpRequest, procedure_id: uuid.UUID, payload: Pro
                                     interval_minutes=payload.interval_minutes, enabled=payload.enabled,
                                     actor=token, **kwargs)
     return _procedure(procedure)
+
+
+@router.delete("/procedures/{procedure_id}", response={204: None, **ERRORS_WRITE},
+               summary="Delete a procedure with its steps and runs (409 while it runs); connectors stay")
+def delete_procedure(request: HttpRequest, procedure_id: uuid.UUID) -> Status:
+    token = require_scope(request, "integration:write")
+    do_delete_procedure(access_procedure_by_id(_tenant(request), procedure_id, for_write=False), actor=token)
+    return Status(204, None)
 
 
 @router.post("/procedures/{procedure_id}/run", response={202: RunOut, **ERRORS_WRITE},
