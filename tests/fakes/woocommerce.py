@@ -79,7 +79,7 @@ class FakeWoo:
     downloads: list[str] = field(default_factory=list)
     unreachable: set[str] = field(default_factory=set)
     requests: list[tuple[str, str]] = field(default_factory=list)
-    faults: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    faults: list[tuple[int, dict[str, str], str | None]] = field(default_factory=list)
     on_orders_page: Callable[[FakeWoo, int], None] | None = None
     lock: threading.RLock = field(default_factory=threading.RLock)
     _next_id: int = 100
@@ -94,11 +94,19 @@ class FakeWoo:
 
     # --- test helpers ---------------------------------------------------------------------------
 
-    def fail(self, status: int, times: int = 1, *, retry_after: str | None = None) -> None:
-        """Answer the next ``times`` requests with ``status`` (and ``Retry-After`` if given)."""
+    def fail(self, status: int, times: int = 1, *, retry_after: str | None = None, on: str | None = None) -> None:
+        """Answer the next ``times`` requests (those to path ``on`` if given) with ``status``."""
         headers = {"Retry-After": retry_after} if retry_after is not None else {}
         with self.lock:
-            self.faults.extend([(status, headers)] * times)
+            self.faults.extend([(status, headers, on)] * times)
+
+    def take_fault(self, path: str) -> tuple[int, dict[str, str]] | None:
+        with self.lock:
+            for index, (status, headers, on) in enumerate(self.faults):
+                if on is None or PREFIX + on == path:
+                    del self.faults[index]
+                    return status, headers
+        return None
 
     def product_by_sku(self, sku: str) -> dict[str, Any] | None:
         for product in self.products.values():
@@ -539,7 +547,7 @@ def fake_woocommerce() -> Iterator[FakeWoo]:
             raw = self.rfile.read(length) if length else b""
             with shop.lock:
                 shop.requests.append((self.command, url.path))
-                fault = shop.faults.pop(0) if shop.faults else None
+                fault = shop.take_fault(url.path)
             try:
                 if fault is not None:
                     status, headers = fault

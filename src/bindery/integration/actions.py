@@ -499,7 +499,7 @@ def do_set_fingerprints(node: Node, entity_kind: str, aspect: str, values: dict[
     rows = list(scope.filter(hub_id__in=list(values)).only("pk", "fingerprints", "hub_id"))
     for row in rows:
         row.fingerprints = {**(row.fingerprints or {}), aspect: values[row.hub_id]}
-    Binding.objects.bulk_update(rows, ["fingerprints"])
+    scope.bulk_update(rows, ["fingerprints"])
 
 
 def do_unbind(node: Node, entity_kind: str, external_ids: Sequence[str]) -> int:
