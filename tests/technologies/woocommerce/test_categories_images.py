@@ -288,3 +288,20 @@ def test_the_fake_shop_follows_the_category_and_image_api(shop: FakeWoo) -> None
                                                           "categories": [{"id": parent["id"]}]}).json()
     assert made["images"][0]["src"].startswith(f"{shop.url}/wp-content/uploads/")
     assert made["categories"] == [{"id": parent["id"], "name": "Clothes", "slug": "clothes"}]
+
+
+def test_a_simulated_run_lists_the_tree_it_would_create_and_writes_nothing(catalog: LocalTenant,
+                                                                           shop: FakeWoo) -> None:
+    clothes = shop.add_category("Clothes")
+    do_bulk_upsert_products(catalog, [item("LIN", ["Clothes|Shirts|Linen"], ["https://img.example/l.jpg"])],
+                            actor="test")
+    dry = do_create_connector(catalog, "dry", woo_node(catalog, shop), "product_publish", config=PUBLISH,
+                              simulate=True, actor="test")
+    run = run_now(dry)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    lines = list(RunLogLine.objects.for_tenant(catalog).filter(run=run).values_list("message", flat=True))
+    assert "Would create category Clothes|Shirts." in lines
+    assert "Would create category Clothes|Shirts|Linen." in lines
+    assert list(shop.categories) == [clothes["id"]]
+    assert shop.downloads == []
+    assert not Binding.objects.for_tenant(catalog).exists()
