@@ -7,6 +7,16 @@ Faithful to the published API where Bindery depends on it:
   ``POST /products/batch`` and ``/products/<id>/variations/batch`` refusing more than 100 items
   with 413 ``woocommerce_rest_request_entity_too_large``, per-item errors for a duplicated SKU
   (``product_invalid_sku``);
+- product categories (``/products/categories``): ids, ``parent`` (404 ``woocommerce_rest_term_invalid``
+  if it does not exist), generated unique slugs, names stored HTML-escaped as WordPress does, 400
+  ``term_exists`` with ``data.resource_id`` for a name already used under the same parent
+  (case-insensitive, like MySQL's collation), ``search`` / ``parent`` / ``orderby`` filters, paging
+  headers, and ``/products/categories/batch`` (413 over 100 items);
+- product images: ``images: [{src, alt, name} | {id}]``, the first one the featured image. Every
+  ``src`` is "downloaded" (recorded in :attr:`FakeWoo.downloads`) into the media library, whose own
+  URL is what the shop answers as ``src``; a ``src`` that is not an absolute http(s) URL, or one in
+  :attr:`FakeWoo.unreachable`, fails the item with 400 ``woocommerce_product_image_upload_error``
+  and the product is not saved;
 - orders with ``modified_after`` / ``modified_before`` (GMT with ``dates_are_gmt``), ``orderby``,
   ``order``, ``page`` / ``per_page`` (1..100, else 400 ``rest_invalid_param``) and the
   ``X-WP-Total`` / ``X-WP-TotalPages`` headers; ``PUT /orders/<id>`` (status, meta_data) and
@@ -20,9 +30,12 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hmac
+import html
 import http.server
 import json
+import re
 import threading
+import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -61,8 +74,12 @@ class FakeWoo:
     variations: dict[int, dict[int, dict[str, Any]]] = field(default_factory=dict)
     orders: dict[int, dict[str, Any]] = field(default_factory=dict)
     notes: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    categories: dict[int, dict[str, Any]] = field(default_factory=dict)
+    media: dict[int, dict[str, Any]] = field(default_factory=dict)
+    downloads: list[str] = field(default_factory=list)
+    unreachable: set[str] = field(default_factory=set)
     requests: list[tuple[str, str]] = field(default_factory=list)
-    faults: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    faults: list[tuple[int, dict[str, str], str | None]] = field(default_factory=list)
     on_orders_page: Callable[[FakeWoo, int], None] | None = None
     lock: threading.RLock = field(default_factory=threading.RLock)
     _next_id: int = 100
@@ -77,11 +94,19 @@ class FakeWoo:
 
     # --- test helpers ---------------------------------------------------------------------------
 
-    def fail(self, status: int, times: int = 1, *, retry_after: str | None = None) -> None:
-        """Answer the next ``times`` requests with ``status`` (and ``Retry-After`` if given)."""
+    def fail(self, status: int, times: int = 1, *, retry_after: str | None = None, on: str | None = None) -> None:
+        """Answer the next ``times`` requests (those to path ``on`` if given) with ``status``."""
         headers = {"Retry-After": retry_after} if retry_after is not None else {}
         with self.lock:
-            self.faults.extend([(status, headers)] * times)
+            self.faults.extend([(status, headers, on)] * times)
+
+    def take_fault(self, path: str) -> tuple[int, dict[str, str]] | None:
+        with self.lock:
+            for index, (status, headers, on) in enumerate(self.faults):
+                if on is None or PREFIX + on == path:
+                    del self.faults[index]
+                    return status, headers
+        return None
 
     def product_by_sku(self, sku: str) -> dict[str, Any] | None:
         for product in self.products.values():
@@ -146,6 +171,8 @@ class FakeWoo:
             raise WooError(404, "rest_no_route", "No route was found matching the URL and request method.")
         parts = [p for p in path[len(PREFIX):].split("/") if p]
         with self.lock:
+            if parts[:2] == ["products", "categories"]:
+                return self._categories_route(method, parts[2:], query, body)
             if parts == ["products"] and method == "GET":
                 return self._list(list(self.products.values()), query, sku=query.get("sku"))
             if parts == ["products"] and method == "POST":
@@ -251,14 +278,58 @@ class FakeWoo:
                                {"params": {price_field: f"{price_field} is not of type string."}})
         if "stock_quantity" in item and not isinstance(item["stock_quantity"], int | type(None)):
             raise WooError(400, "rest_invalid_param", "Invalid parameter(s): stock_quantity")
-        return {k: v for k, v in item.items() if k != "id"}
+        values = {k: v for k, v in item.items() if k != "id"}
+        if "categories" in values:
+            values["categories"] = self._product_categories(values["categories"])
+        if "images" in values:
+            values["images"] = self._images(values["images"])
+        return values
+
+    def _product_categories(self, value: Any) -> list[dict[str, Any]]:
+        if not isinstance(value, list) or not all(isinstance(c, dict) and isinstance(c.get("id"), int)
+                                                  for c in value):
+            raise WooError(400, "rest_invalid_param", "Invalid parameter(s): categories",
+                           {"params": {"categories": "categories[0][id] is not of type integer."}})
+        # WooCommerce silently drops ids that are not product categories; the fake does the same.
+        return [{"id": c["id"], "name": self.categories[c["id"]]["name"], "slug": self.categories[c["id"]]["slug"]}
+                for c in value if c["id"] in self.categories]
+
+    def _images(self, value: Any) -> list[dict[str, Any]]:
+        """Download each ``src`` into the media library (all or nothing, as the product is not saved)."""
+        if not isinstance(value, list) or not all(isinstance(i, dict) for i in value):
+            raise WooError(400, "rest_invalid_param", "Invalid parameter(s): images")
+        stored = []
+        for image in value:
+            unknown = set(image) - {"id", "src", "name", "alt"}
+            if unknown:  # v3's image schema has no position: the order of the list is the order
+                raise WooError(400, "rest_invalid_param", f"unexpected image fields {sorted(unknown)}")
+            if image.get("id"):
+                if image["id"] not in self.media:
+                    raise WooError(400, "woocommerce_product_invalid_image_id",
+                                   f"#{image['id']} is an invalid image ID.")
+                stored.append(self.media[image["id"]])
+                continue
+            src = str(image.get("src") or "")
+            parsed = urlsplit(src)
+            if parsed.scheme not in ("http", "https") or not parsed.hostname:
+                raise WooError(400, "woocommerce_product_image_upload_error", f"Invalid URL {src}.")
+            if src in self.unreachable:
+                raise WooError(400, "woocommerce_product_image_upload_error", f"Error getting remote image {src}.")
+            self.downloads.append(src)
+            media_id = self.new_id()
+            filename = parsed.path.rsplit("/", 1)[-1] or f"image-{media_id}"
+            self.media[media_id] = {"id": media_id, "src": f"{self.url}/wp-content/uploads/{media_id}/{filename}",
+                                    "name": image.get("name") or filename.rsplit(".", 1)[0],
+                                    "alt": str(image.get("alt") or "")}
+            stored.append(self.media[media_id])
+        return [dict(m) for m in stored]
 
     def _create_product(self, item: dict[str, Any]) -> dict[str, Any]:
         values = self._fields(item)
         self._check_sku(values.get("sku"), None)
         product = {"id": self.new_id(), "name": "", "type": "simple", "status": "publish", "sku": "",
                    "regular_price": "", "manage_stock": False, "stock_quantity": None, "variations": [],
-                   "attributes": [], "date_modified_gmt": now_gmt(), **values}
+                   "attributes": [], "categories": [], "images": [], "date_modified_gmt": now_gmt(), **values}
         self.products[product["id"]] = product
         return product
 
@@ -305,6 +376,125 @@ class FakeWoo:
                     answer.setdefault(action, []).append({"id": item.get("id", 0), "error": error.body()})
         return answer
 
+    # --- product categories ---------------------------------------------------------------------
+
+    def add_category(self, name: str, parent: int = 0) -> dict[str, Any]:
+        """A category the shop owner made (not through the API)."""
+        with self.lock:
+            return self._create_category({"name": name, "parent": parent})
+
+    def category_path(self, category_id: int) -> str:
+        """The shop category's names from the root, unescaped, joined by ``|`` (for assertions)."""
+        names = []
+        while category_id:
+            category = self.categories[category_id]
+            names.append(html.unescape(category["name"]))
+            category_id = category["parent"]
+        return "|".join(reversed(names))
+
+    def _categories_route(self, method: str, rest: list[str], query: dict[str, str],
+                          body: Any) -> tuple[int, dict[str, str], Any]:
+        if not rest and method == "GET":
+            rows = list(self.categories.values())
+            if "parent" in query:
+                parent = _int(query["parent"], "parent")
+                rows = [c for c in rows if c["parent"] == parent]
+            if query.get("search"):
+                needle = query["search"].casefold()
+                rows = [c for c in rows if needle in html.unescape(c["name"]).casefold()]
+            orderby = query.get("orderby", "name")
+            if orderby not in ("id", "name", "slug"):
+                raise WooError(400, "rest_invalid_param", "Invalid parameter(s): orderby")
+            rows.sort(key=lambda c: (c[orderby], c["id"]), reverse=query.get("order", "asc") == "desc")
+            return self._page(rows, query)
+        if not rest and method == "POST":
+            return 201, {}, self._create_category(body)
+        if rest == ["batch"] and method == "POST":
+            return 200, {}, self._batch(body, self._create_category, self._update_category)
+        if len(rest) == 1 and method == "GET":
+            return 200, {}, self._category(_int(rest[0]))
+        if len(rest) == 1 and method in ("PUT", "POST"):
+            return 200, {}, self._update_category({**body, "id": _int(rest[0])})
+        raise WooError(404, "rest_no_route", "No route was found matching the URL and request method.")
+
+    def _category(self, category_id: int) -> dict[str, Any]:
+        if category_id not in self.categories:
+            raise WooError(404, "woocommerce_rest_term_invalid", "Resource does not exist.")
+        return self.categories[category_id]
+
+    def _category_values(self, item: Any, *, creating: bool) -> dict[str, Any]:
+        if not isinstance(item, dict):
+            raise WooError(400, "rest_invalid_json", "Invalid JSON body passed.")
+        unknown = set(item) - {"id", "name", "slug", "parent", "description", "display", "menu_order"}
+        if unknown:
+            raise WooError(400, "rest_invalid_param", f"unexpected fields {sorted(unknown)}")
+        if creating and not item.get("name"):
+            raise WooError(400, "rest_missing_callback_param", "Missing parameter(s): name",
+                           {"params": ["name"]})
+        values = {k: v for k, v in item.items() if k != "id"}
+        if "name" in values:
+            if not isinstance(values["name"], str) or not values["name"].strip():
+                raise WooError(400, "rest_invalid_param", "Invalid parameter(s): name")
+            # WordPress's pre_term_name filters: tags stripped, then &, < and > stored as entities.
+            values["name"] = html.escape(re.sub(r"<[^>]*>", "", values["name"]).strip(), quote=False)
+        if "parent" in values:
+            if not isinstance(values["parent"], int):
+                raise WooError(400, "rest_invalid_param", "Invalid parameter(s): parent")
+            if values["parent"] and values["parent"] not in self.categories:
+                raise WooError(404, "woocommerce_rest_term_invalid", "Parent resource does not exist.")
+        return values
+
+    def _same_place(self, name: str, parent: int, own_id: int | None) -> dict[str, Any] | None:
+        for category in self.categories.values():
+            if category["parent"] == parent and category["name"].casefold() == name.casefold() \
+                    and category["id"] != own_id:
+                return category
+        return None
+
+    def _unique_slug(self, slug: str, parent: int) -> str:
+        taken = {c["slug"] for c in self.categories.values()}
+        if slug not in taken:
+            return slug
+        if parent:  # wp_unique_term_slug: the parent's slug first, then a number
+            slug = f"{slug}-{self.categories[parent]['slug']}"
+        candidate, number = slug, 2
+        while candidate in taken:
+            candidate, number = f"{slug}-{number}", number + 1
+        return candidate
+
+    def _create_category(self, item: Any) -> dict[str, Any]:
+        values = self._category_values(item, creating=True)
+        parent = values.get("parent", 0)
+        existing = self._same_place(values["name"], parent, None)
+        if existing is not None:
+            raise WooError(400, "term_exists", "A term with the name provided already exists with this parent.",
+                           {"resource_id": existing["id"]})
+        if values.get("slug"):
+            slug = _sanitize_title(str(values["slug"]))
+            if any(c["slug"] == slug for c in self.categories.values()):
+                raise WooError(400, "duplicate_term_slug", f"The slug \u201c{slug}\u201d is already in use by "
+                                                           "another term.")
+        else:
+            slug = self._unique_slug(_sanitize_title(html.unescape(values["name"])) or "category", parent)
+        category = {"id": self.new_id(), "name": values["name"], "slug": slug, "parent": parent,
+                    "description": values.get("description", ""), "display": values.get("display", "default"),
+                    "image": None, "menu_order": values.get("menu_order", 0), "count": 0}
+        self.categories[category["id"]] = category
+        return category
+
+    def _update_category(self, item: Any) -> dict[str, Any]:
+        category = self._category(_int(str(item.get("id", "")) if isinstance(item, dict) else ""))
+        values = self._category_values(item, creating=False)
+        if values.get("parent") == category["id"]:
+            raise WooError(400, "woocommerce_rest_term_invalid", "A term cannot be its own parent.")
+        if values.get("slug"):
+            slug = _sanitize_title(str(values["slug"]))
+            if any(c["slug"] == slug and c["id"] != category["id"] for c in self.categories.values()):
+                raise WooError(400, "duplicate_term_slug", "The slug is already in use by another term.")
+            values["slug"] = slug
+        category.update(values)  # the slug stays as it was unless given: links to the category keep working
+        return category
+
     # --- orders ---------------------------------------------------------------------------------
 
     def _order(self, order_id: int) -> dict[str, Any]:
@@ -331,6 +521,12 @@ class FakeWoo:
         return order
 
 
+def _sanitize_title(text: str) -> str:
+    """WordPress's sanitize_title for plain names: accents removed, lower case, hyphens."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+
+
 def _int(value: str, name: str = "id") -> int:
     if not value.isdigit():
         raise WooError(400, "rest_invalid_param", f"Invalid parameter(s): {name}")
@@ -351,7 +547,7 @@ def fake_woocommerce() -> Iterator[FakeWoo]:
             raw = self.rfile.read(length) if length else b""
             with shop.lock:
                 shop.requests.append((self.command, url.path))
-                fault = shop.faults.pop(0) if shop.faults else None
+                fault = shop.take_fault(url.path)
             try:
                 if fault is not None:
                     status, headers = fault

@@ -615,6 +615,26 @@ def do_bind_many(node: Node, entity_kind: str, pairs: Sequence[tuple[str, uuid.U
     return conflicts
 
 
+def do_set_fingerprints(node: Node, entity_kind: str, aspect: str, values: dict[uuid.UUID, str]) -> None:
+    """Record, per bound hub record, a fingerprint of what was last sent for one aspect (e.g. images)."""
+    if not values:
+        return
+    scope = Binding.objects.for_tenant(node.tenant_id).filter(node=node, entity_kind=entity_kind)
+    rows = list(scope.filter(hub_id__in=list(values)).only("pk", "fingerprints", "hub_id"))
+    for row in rows:
+        row.fingerprints = {**(row.fingerprints or {}), aspect: values[row.hub_id]}
+    scope.bulk_update(rows, ["fingerprints"])
+
+
+def do_unbind(node: Node, entity_kind: str, external_ids: Sequence[str]) -> int:
+    """Forget bindings whose remote record is gone (deleted on the other side); return rows removed."""
+    if not external_ids:
+        return 0
+    removed, _ = Binding.objects.for_tenant(node.tenant_id).filter(
+        node=node, entity_kind=entity_kind, external_id__in=list(external_ids)).delete()
+    return removed
+
+
 def do_record_export(connector: Connector, entity_kind: str, hub_id: uuid.UUID, *, run: Run | None = None) -> bool:
     """Record that ``connector`` exported this object ("export once"); return False if it already had.
 

@@ -256,6 +256,9 @@ class Binding(TenantOwnedModel):
     external_id = models.CharField(max_length=200)
     hub_id = models.UUIDField()
     synced_at = models.DateTimeField()
+    # What was last sent for this record, by aspect ({"images": "<sha256>"}): lets a connector skip
+    # re-sending what the remote side would redo at a cost (WooCommerce downloads every image src).
+    fingerprints = models.JSONField(default=dict, blank=True)
 
     class Meta:
         constraints = [

@@ -1,6 +1,6 @@
 """The ``woocommerce`` technology: a WooCommerce shop over its REST API v3 (docs/woocommerce.md).
 
-Connectors: product publish (create/update by SKU, variations, batches of at most 100, a
+Connectors: product publish (create/update by SKU, variations, categories, images, batches of at most 100, a
 quantity-only mode), order download (``modified_after`` cursor with overlap, ``X-WP-Total`` /
 ``X-WP-TotalPages`` paging, stock decremented once per order row) and order upload (status and
 tracking numbers of shipments, once per shipment).
@@ -28,8 +28,8 @@ TECHNOLOGY = Technology(
         ConnectorType(key="product_publish", name="Publish products to WooCommerce",
                       direction=Direction.PRODUCT_PUBLISH, config_schema=ProductPublishConfig,
                       run=run_product_publish, capabilities=BOTH,
-                      description="Create or update products and variations by SKU in batches of 100; "
-                                  "quantity_only mode sends stock only."),
+                      description="Create or update products and variations by SKU in batches of 100, with "
+                                  "the category tree and images; quantity_only mode sends stock only."),
         ConnectorType(key="order_download", name="Download orders from WooCommerce",
                       direction=Direction.ORDER_DOWNLOAD, config_schema=OrderDownloadConfig,
                       run=run_order_download, capabilities=BOTH,

@@ -7,6 +7,10 @@ that already sold these SKUs, never gets duplicates; only what the shop does not
 created. Differential runs send the products changed since the watermark (a changed variant
 sends its parent and siblings too, which WooCommerce needs to keep the variable product whole).
 
+Categories and images (``full`` mode, each switchable): the hub's category tree is synced first
+(:mod:`.categories`) and each product carries its categories' shop ids; images are sent by URL
+when the product's list changed since it was last sent (:mod:`.images`).
+
 Modes: ``full`` sends names, descriptions, prices, stock, attributes and variations;
 ``quantity_only`` sends only ``stock_quantity`` of products already on the shop (the offline
 sales case of the canonical scenario), and creates nothing.
@@ -20,16 +24,28 @@ from decimal import ROUND_FLOOR, Decimal
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
-from bindery.catalog.models import Price, PriceList, Product, ProductAttributeValue, StockLevel, Warehouse
+from bindery.catalog.models import (
+    Price,
+    PriceList,
+    Product,
+    ProductAttributeValue,
+    ProductCategory,
+    ProductImage,
+    StockLevel,
+    Warehouse,
+)
+from bindery.integration.actions import do_set_fingerprints
 from bindery.integration.delta import changed_products
 from bindery.integration.errors import IntegrationError, IntegrationErrorCode
 from bindery.integration.http import HttpClient
 from bindery.integration.models import Binding
 from bindery.integration.registry import StrictSchema
 from bindery.integration.runner import RunContext
+from bindery.technologies.woocommerce.categories import sync_categories
 from bindery.technologies.woocommerce.client import BATCH_MAX, PER_PAGE_MAX, open_client
+from bindery.technologies.woocommerce.images import IMAGES, fingerprint, image_list
 
 
 class PublishMode(StrEnum):
@@ -45,6 +61,25 @@ class ProductPublishConfig(StrictSchema):
                                   description="stock from this warehouse; empty = the product's availability")
     batch_size: int = Field(default=BATCH_MAX, ge=1, le=BATCH_MAX, description="items per batch request (max 100)")
     status: Literal["publish", "draft", "pending", "private"] = "publish"
+    categories: bool = Field(default=True, description="publish the category tree and each product's categories")
+    category_language: str = Field(default="", max_length=10,
+                                   description="language of the category tree to publish (blank = no language)")
+    images: bool = Field(default=True, description="send product images by URL when a product's list changed")
+
+    @field_validator("categories", "images", mode="before")
+    @classmethod
+    def _switch(cls, value: object) -> object:
+        # Only true/false: a switch given as "no" or 0 by mistake must not silently mean on or off.
+        if not isinstance(value, bool):
+            raise ValueError("must be true or false")
+        return value
+
+    @field_validator("category_language")
+    @classmethod
+    def _language(cls, value: str, info: ValidationInfo) -> str:
+        if value and info.data.get("categories") is False:
+            raise ValueError("categories are off: leave category_language blank or turn categories on")
+        return value
 
 
 PRODUCT, VARIATION = "product", "variation"
@@ -62,7 +97,8 @@ class _Page:
     """What one page of root products needs: variants, prices, stock, attributes, bindings."""
 
     def __init__(self, ctx: RunContext, config: ProductPublishConfig, roots: list[Product],
-                 price_list: PriceList | None, warehouse: Warehouse | None) -> None:
+                 price_list: PriceList | None, warehouse: Warehouse | None,
+                 shop_categories: dict[uuid.UUID, int]) -> None:
         tenant = ctx.tenant.pk
         self.roots = roots
         self.variants: dict[uuid.UUID, list[Product]] = defaultdict(list)
@@ -85,9 +121,35 @@ class _Page:
                 "value__attribute__name", "value__value").values_list("product_id", "value__attribute__name",
                                                                       "value__value"):
             self.attributes[product_id].append((name, value))
-        self.remote: dict[uuid.UUID, str] = dict(Binding.objects.for_tenant(tenant).filter(
-            node=ctx.node, entity_kind__in=[PRODUCT, VARIATION], hub_id__in=[p.pk for p in everything],
-        ).values_list("hub_id", "external_id"))
+        self.remote: dict[uuid.UUID, str] = {}
+        self.sent_images: dict[uuid.UUID, str] = {}
+        for hub_id, external_id, fingerprints in Binding.objects.for_tenant(tenant).filter(
+                node=ctx.node, entity_kind__in=[PRODUCT, VARIATION], hub_id__in=[p.pk for p in everything],
+        ).values_list("hub_id", "external_id", "fingerprints"):
+            self.remote[hub_id] = external_id
+            if IMAGES in (fingerprints or {}):
+                self.sent_images[hub_id] = fingerprints[IMAGES]
+        full = config.mode == PublishMode.FULL
+        self.categories: dict[uuid.UUID, list[int]] = defaultdict(list)
+        if full and config.categories:
+            for product_id, category_id in ProductCategory.objects.for_tenant(tenant).filter(
+                    product__in=roots, category__language=config.category_language,
+            ).order_by("category__path_key").values_list("product_id", "category_id"):
+                if category_id in shop_categories:  # one that could not be published is left out
+                    self.categories[product_id].append(shop_categories[category_id])
+        # Images to send (and their fingerprint, recorded once the shop took them): only changed lists.
+        self.images: dict[uuid.UUID, tuple[list[dict[str, Any]], str]] = {}
+        if full and config.images:
+            urls: dict[uuid.UUID, list[str]] = defaultdict(list)
+            for product_id, url in ProductImage.objects.for_tenant(tenant).filter(product__in=roots).order_by(
+                    "product_id", "position", "url").values_list("product_id", "url"):
+                urls[product_id].append(url)
+            for product in roots:
+                images = image_list(ctx, product.sku, product.name or product.sku, urls.get(product.pk, []))
+                sent = self.sent_images.get(product.pk)
+                # Nothing in the hub and nothing sent before: leave the shop's own images alone.
+                if (images or sent is not None) and fingerprint(images) != sent:
+                    self.images[product.pk] = (images, fingerprint(images))
 
 
 def run_product_publish(ctx: RunContext) -> None:
@@ -116,6 +178,10 @@ def run_product_publish(ctx: RunContext) -> None:
     done = 0
     last: uuid.UUID | None = None
     with open_client(ctx) as client:
+        shop_categories: dict[uuid.UUID, int] = {}
+        if config.mode == PublishMode.FULL and config.categories:
+            shop_categories = sync_categories(ctx, client, config.category_language)
+            ctx.checkpoint()
         while True:
             # Keyset by id: a product changed while we publish stays where it is in the order.
             page_qs = roots.order_by("pk")
@@ -125,7 +191,7 @@ def run_product_publish(ctx: RunContext) -> None:
             if not page:
                 break
             last = page[-1].pk
-            _publish_page(ctx, client, config, _Page(ctx, config, page, price_list, warehouse))
+            _publish_page(ctx, client, config, _Page(ctx, config, page, price_list, warehouse, shop_categories))
             done += len(page)
             ctx.checkpoint(done=done)
     ctx.log(f"{done} products published.")
@@ -168,6 +234,10 @@ def _body(config: ProductPublishConfig, page: _Page, product: Product, *, variat
                 body["attributes"] = [{"name": n, "options": o, "variation": True, "visible": True}
                                       for n, o in options.items()]
         body["sku"] = product.sku
+        if product.pk in page.categories:
+            body["categories"] = [{"id": shop_id} for shop_id in page.categories[product.pk]]
+        if product.pk in page.images:
+            body["images"] = page.images[product.pk][0]
         if product.weight is not None:
             body["weight"] = f"{product.weight.normalize():f}"
         if not variants and product.pk in page.prices:
@@ -192,8 +262,12 @@ def _publish_page(ctx: RunContext, client: HttpClient, config: ProductPublishCon
             create.append((product, body))
         elif not (config.mode == PublishMode.QUANTITY_ONLY and page.variants.get(product.pk)):
             update.append((product, {"id": int(remote), **body}))
-    for external_id, hub_id in _batch(ctx, client, "/products/batch", create, update, PRODUCT):
+    created, succeeded = _batch(ctx, client, "/products/batch", create, update, PRODUCT)
+    for external_id, hub_id in created:
         page.remote[hub_id] = external_id
+    if not ctx.simulate:  # after binding: the fingerprint lives on the product's binding
+        do_set_fingerprints(ctx.node, PRODUCT, IMAGES,
+                            {hub_id: page.images[hub_id][1] for hub_id in succeeded if hub_id in page.images})
     for product in page.roots:
         variants = page.variants.get(product.pk)
         parent_remote = page.remote.get(product.pk)
@@ -216,12 +290,13 @@ def _publish_page(ctx: RunContext, client: HttpClient, config: ProductPublishCon
 
 def _batch(ctx: RunContext, client: HttpClient, path: str, create: list[tuple[Product, dict[str, Any]]],
            update: list[tuple[Product, dict[str, Any]]], kind: str, *, count: bool = True,
-           ) -> list[tuple[str, uuid.UUID]]:
+           ) -> tuple[list[tuple[str, uuid.UUID]], list[uuid.UUID]]:
     """Send creates and updates in requests of at most 100 items; bind, count and record failures.
 
-    Return the (remote id, hub id) pairs created.
+    Return the (remote id, hub id) pairs created and the hub ids the shop accepted.
     """
     created: list[tuple[str, uuid.UUID]] = []
+    succeeded: list[uuid.UUID] = []
     items = [("create", p, b) for p, b in create] + [("update", p, b) for p, b in update]
     for start in range(0, len(items), BATCH_MAX):
         chunk = items[start:start + BATCH_MAX]
@@ -248,10 +323,11 @@ def _batch(ctx: RunContext, client: HttpClient, path: str, create: list[tuple[Pr
                     continue
                 if action == "create":
                     bound.append((str(result["id"]), product.pk))
+                succeeded.append(product.pk)
                 if count:
                     ctx.count(**{"created" if action == "create" else "updated": 1})
             for product, _body in sent[len(results):]:
                 ctx.fail_item(product.sku, "no_result", "the shop answered no result for this item")
         ctx.bind_many(kind, bound)
         created.extend(bound)
-    return created
+    return created, succeeded
