@@ -16,6 +16,9 @@ from tests.support.server import Platform, platform
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.django_db(databases="__all__", transaction=True)
+# Batches of 5, 300 ms apart: about 12 s of run, so the worker is still mid-run when the waiting
+# process (its own interpreter start-up included) sees progress and kills it, even on a loaded machine.
+PRODUCTS = 200
 
 
 def step(plat: Platform, *args: str, timeout: float = 180) -> Any:
@@ -31,7 +34,7 @@ def test_sigkilled_worker_run_is_retried_without_duplicates(tmp_path: Path) -> N
     with platform(tmp_path) as plat:
         migrated = plat.bindery("migrate", "--quiet", timeout=300)
         assert migrated.returncode == 0, migrated.stderr
-        run_id = step(plat, "setup", "60")["run"]
+        run_id = step(plat, "setup", str(PRODUCTS))["run"]
         worker = plat.start("worker", "--threads", "1")
         midway = step(plat, "wait", run_id, "midway", "150")
         assert "timeout" not in midway, (midway, plat.logs())
@@ -41,7 +44,7 @@ def test_sigkilled_worker_run_is_retried_without_duplicates(tmp_path: Path) -> N
 
         orphan = step(plat, "state", run_id)
         assert orphan["status"] == "running"  # nobody is left to say otherwise
-        assert 10 <= orphan["done"] < 60
+        assert 10 <= orphan["done"] < PRODUCTS
 
         recovered = step(plat, "recover")
         assert recovered["leader"] is True
@@ -51,9 +54,9 @@ def test_sigkilled_worker_run_is_retried_without_duplicates(tmp_path: Path) -> N
         final = step(plat, "wait", run_id, "final", "170")
         assert "timeout" not in final, (final, plat.logs())
         assert (final["status"], final["attempt"]) == ("succeeded", 2)
-        assert (final["done"], final["total"]) == (60, 60)
+        assert (final["done"], final["total"]) == (PRODUCTS, PRODUCTS)
         # The first attempt's writes are found unchanged by the second; nothing is doubled.
-        assert final["updated"] + final["skipped"] == 60
+        assert final["updated"] + final["skipped"] == PRODUCTS
         assert final["skipped"] >= orphan["done"] - 5
-        assert (final["shop_stock_rows"], final["bindings"], final["distinct_bound"]) == (60, 60, 60)
+        assert (final["shop_stock_rows"], final["bindings"], final["distinct_bound"]) == (PRODUCTS,) * 3
         assert any("stopped sending heartbeats" in line for line in final["log"])
