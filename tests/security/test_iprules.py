@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import time
 
 import pytest
 from django.conf import settings
@@ -70,14 +69,18 @@ def test_deny_wins_and_allow_rules_admit_only_their_ranges() -> None:
 
 
 def test_matching_cost_does_not_grow_with_the_number_of_rules() -> None:
-    """Figure: 20,000 promoted /32 bans still answer in microseconds (one set lookup per prefix length)."""
+    """20,000 promoted /32 bans are one group: a check masks the address once per prefix length,
+    whatever the number of rules (the cost is counted in set lookups here, timed in no test)."""
     rules = RuleSet.build([("deny", f"10.{i // 250}.{i % 250}.1/32") for i in range(20_000)])
-    start = time.perf_counter()
-    for _ in range(10_000):
-        rules.admits("198.51.100.1")
-    per_check = (time.perf_counter() - start) / 10_000
+    assert list(rules.deny.groups) == [(4, 32)]
+    assert len(rules.deny.groups[(4, 32)]) == 20_000
+    mixed = RuleSet.build([*(("deny", f"10.0.{i % 250}.0/24") for i in range(500)),
+                           ("deny", "2001:db8::/32"), ("allow", "192.0.2.0/24")])
+    assert sorted(mixed.deny.groups) == [(4, 24), (6, 32)]
+    assert rules.admits("198.51.100.1")
     assert not rules.admits("10.3.7.1")
-    assert per_check < 50e-6, per_check
+    assert not mixed.admits("10.0.249.77")
+    assert mixed.admits("192.0.2.9")
 
 
 # --- global rules: first middleware work ---------------------------------------------------------
