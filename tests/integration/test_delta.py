@@ -42,3 +42,21 @@ def test_window_bounds_and_filters(tenant: LocalTenant, warehouses: None) -> Non
     narrowed = changed_products(tenant.pk, since=None, until=now,
                                 product_filter=ProductFilter(skus=["SKU-0001", "SKU-0003"]))
     assert sorted(narrowed.values_list("sku", flat=True)) == ["SKU-0001", "SKU-0003"]
+
+
+def test_id_chunks_read_in_id_order_once_and_skip_rows_deleted_meanwhile(
+        tenant: LocalTenant, warehouses: None, django_assert_max_num_queries: object) -> None:
+    from bindery.integration.delta import id_chunks
+
+    make_products(tenant, 23)
+    everything = Product.objects.for_tenant(tenant)
+    expected = list(everything.order_by("pk").values_list("pk", flat=True))
+    chunks = id_chunks(everything, size=5)
+    first = next(chunks)
+    Product.objects.for_tenant(tenant).filter(pk=expected[7]).delete()  # gone before its chunk is read
+    rest = list(chunks)
+    assert [len(c) for c in [first, *rest]] == [5, 4, 5, 5, 3]
+    assert [p.pk for c in [first, *rest] for p in c] == [pk for pk in expected if pk != expected[7]]
+    # One read of the ids, then one query per chunk: no page query that sorts what is left.
+    with django_assert_max_num_queries(1 + 5):  # type: ignore[operator]
+        assert sum(len(c) for c in id_chunks(everything, size=5)) == 22

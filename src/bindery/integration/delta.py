@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from itertools import islice
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -44,3 +45,18 @@ def keyset_pages(queryset: QuerySet[Any], *, page_size: int) -> Iterator[list[An
         if len(page) < page_size:
             return
         last = (page[-1].modified_at, page[-1].id)
+
+
+def id_chunks(queryset: QuerySet[Any], *, size: int) -> Iterator[list[Any]]:
+    """The queryset's rows in id order, ``size`` at a time, from one streamed read of their ids.
+
+    Paging with ``id > last ORDER BY id LIMIT n`` instead let PostgreSQL choose the
+    ``(tenant, modified_at)`` index when its statistics were stale after a bulk load, and sort
+    every remaining row for each page: quadratic (publishing 100,000 products took 17 times as
+    long as 20,000). Here the ids are read once, in order, through a server-side cursor, and each
+    chunk's rows by primary key. Rows deleted meanwhile are skipped; the order stays fixed.
+    """
+    ids = queryset.order_by("pk").values_list("pk", flat=True).iterator(chunk_size=max(size, 2000))
+    while chunk := list(islice(ids, size)):
+        found = {row.pk: row for row in queryset.filter(pk__in=chunk)}
+        yield [found[pk] for pk in chunk if pk in found]

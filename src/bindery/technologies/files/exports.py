@@ -254,16 +254,9 @@ def export_orders(tenant: LocalTenant, dest: Path, fmt: ExportFormat | str, *, o
 
 
 def _product_chunks(tenant: LocalTenant, products: QuerySet[Product]) -> Iterator[list[Product]]:
-    last: Any = None
-    while True:
-        page = products.order_by("pk")
-        if last is not None:
-            page = page.filter(pk__gt=last)
-        chunk = list(page.select_related("parent")[:CHUNK])
-        if not chunk:
-            return
-        yield chunk
-        last = chunk[-1].pk
+    from bindery.integration.delta import id_chunks
+
+    yield from id_chunks(products.select_related("parent"), size=CHUNK)
 
 
 def product_record(product: Product, prices: dict[str, tuple[Decimal, Decimal]], stock: dict[str, Decimal],

@@ -37,7 +37,7 @@ from bindery.catalog.models import (
     Warehouse,
 )
 from bindery.integration.actions import do_set_fingerprints
-from bindery.integration.delta import changed_products
+from bindery.integration.delta import changed_products, id_chunks
 from bindery.integration.errors import IntegrationError, IntegrationErrorCode
 from bindery.integration.http import HttpClient
 from bindery.integration.models import Binding
@@ -176,21 +176,15 @@ def run_product_publish(ctx: RunContext) -> None:
     ctx.log(f"{total} products to publish ({config.mode}).")
     ctx.checkpoint(done=0, total=total)
     done = 0
-    last: uuid.UUID | None = None
     with open_client(ctx) as client:
         shop_categories: dict[uuid.UUID, int] = {}
         if config.mode == PublishMode.FULL and config.categories:
             shop_categories = sync_categories(ctx, client, config.category_language)
             ctx.checkpoint()
-        while True:
-            # Keyset by id: a product changed while we publish stays where it is in the order.
-            page_qs = roots.order_by("pk")
-            if last is not None:
-                page_qs = page_qs.filter(pk__gt=last)
-            page = list(page_qs[:config.batch_size])
+        # In id order, read once: a product changed while we publish stays where it is in the order.
+        for page in id_chunks(roots, size=config.batch_size):
             if not page:
-                break
-            last = page[-1].pk
+                continue  # every product of this chunk was deleted meanwhile
             _publish_page(ctx, client, config, _Page(ctx, config, page, price_list, warehouse, shop_categories))
             done += len(page)
             ctx.checkpoint(done=done)
