@@ -61,12 +61,16 @@ def _workspace_elsewhere(request: HttpRequest, slug: str, next_url: str) -> Http
     nothing there); the owner's page opens with the workspace filled in. A workspace unknown to
     this host is looked up in the directory by its slug, so signing in at any host works.
     """
+    from django.core.exceptions import ValidationError
+
     from bindery.control.directory import TenantElsewhere, check_served_here, lookup, redirect_url
     from bindery.control.middleware import tenant_elsewhere_response
-    from bindery.control.models import LocalTenant, Tenant
+    from bindery.control.models import LocalTenant, Tenant, slug_validator
 
     slug = slug.strip().lower()[:63]
-    if not slug:
+    try:
+        slug_validator(slug)  # not a slug (empty, NUL, quotes): no workspace anywhere; the form says so
+    except ValidationError:
         return None
     try:
         local = LocalTenant.objects.filter(slug=slug).values_list("pk", flat=True).first()
