@@ -16,12 +16,18 @@ from django.shortcuts import redirect, render
 
 from bindery.accounts.models import User
 from bindery.accounts.permissions import Area
-from bindery.integration.access import access_connector_by_id, access_procedure_by_id, access_run_by_id
+from bindery.integration.access import (
+    access_connector_by_id,
+    access_node_by_id,
+    access_procedure_by_id,
+    access_run_by_id,
+)
 from bindery.integration.actions import do_cancel_run, do_enqueue_run
 from bindery.integration.calls import call_url
 from bindery.integration.errors import IntegrationError
 from bindery.integration.models import (
     Connector,
+    Node,
     Procedure,
     ProcedureStep,
     Run,
@@ -32,6 +38,13 @@ from bindery.integration.models import (
 )
 from bindery.web.paging import paginate, query_without_page
 from bindery.web.permissions import can_write, console_view
+
+
+def node_or_404(user: User, node_id: uuid.UUID) -> Node:
+    try:
+        return access_node_by_id(user.tenant, node_id, for_write=False)
+    except IntegrationError:
+        raise Http404("no such node") from None
 
 
 def connector_or_404(user: User, connector_id: uuid.UUID) -> Connector:

@@ -10,13 +10,15 @@ stored. Edit pages double as detail pages: a role that may only read sees them d
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
 from django.contrib import messages
 from django.db import transaction
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 
 from bindery.accounts.models import User
 from bindery.accounts.permissions import Area
@@ -43,14 +45,7 @@ from bindery.integration.schemas import OrderFilter, ProductFilter
 from bindery.web.forms_integration import ConnectorForm, NodeForm, ProcedureForm, WindowFormSet, window_initial
 from bindery.web.permissions import can_write, console_view
 from bindery.web.schema_forms import SchemaForm, add_integration_error
-from bindery.web.views_integration import connector_or_404, procedure_or_404
-
-
-def node_or_404(user: User, node_id: uuid.UUID) -> Node:
-    try:
-        return access_node_by_id(user.tenant, node_id, for_write=False)
-    except IntegrationError:
-        raise Http404("no such node") from None
+from bindery.web.views_integration import connector_or_404, node_or_404, procedure_or_404
 
 
 def _post(request: HttpRequest) -> Any:
@@ -148,25 +143,32 @@ def node_edit(request: HttpRequest, user: User, node: Node) -> HttpResponse:
                   status=400 if request.method == "POST" else 200)
 
 
-def _confirm_delete(request: HttpRequest, *, what: str, name: str, consequences: str, back: str) -> HttpResponse:
+def _delete_with_confirmation(request: HttpRequest, user: User, obj: Node | Connector | Procedure, *,
+                              delete: Callable[..., Any], what: str, list_url: str, consequences: str
+                              ) -> HttpResponse:
+    """The shared delete flow: a confirmation page, then the action; a refusal goes back to the object."""
+    edit_url = f"web:{what}_edit"
+    key: dict[str, Any] = {f"{what}_id": obj.pk}
+    if request.method == "POST" and request.POST.get("confirm") == "yes":
+        try:
+            delete(obj, actor=user)
+        except IntegrationError as error:
+            messages.error(request, error.message)
+            return redirect(edit_url, **key)
+        messages.success(request, f"{what.capitalize()} {obj.name} deleted.")
+        return redirect(list_url)
     status = 400 if request.method == "POST" else 200  # a POST reaching here lacked the confirmation
     return render(request, "web/integration/confirm_delete.html",
-                  {"what": what, "name": name, "consequences": consequences, "back": back}, status=status)
+                  {"what": what, "name": obj.name, "consequences": consequences,
+                   "back": reverse(edit_url, kwargs=key)}, status=status)
 
 
 @console_view(Area.INTEGRATION, methods=("GET", "POST"), load=node_or_404, write=True)
 def node_delete(request: HttpRequest, user: User, node: Node) -> HttpResponse:
-    if request.method == "POST" and request.POST.get("confirm") == "yes":
-        try:
-            do_delete_node(node, actor=user)
-        except IntegrationError as error:
-            messages.error(request, error.message)
-            return redirect("web:node_edit", node_id=node.pk)
-        messages.success(request, f"Node {node.name} deleted.")
-        return redirect("web:nodes")
-    return _confirm_delete(request, what="node", name=node.name, back=f"/integration/nodes/{node.pk}/",
-                           consequences="Its bindings (which external ids match which hub rows) and its webhook "
-                                        "inbox are deleted too. Hub products and orders stay.")
+    return _delete_with_confirmation(request, user, node, delete=do_delete_node, what="node",
+                                     list_url="web:nodes",
+                                     consequences="Its bindings (which external ids match which hub rows) and "
+                                                  "its webhook inbox are deleted too. Hub products and orders stay.")
 
 
 # --- connectors ---------------------------------------------------------------------------------
@@ -267,18 +269,10 @@ def connector_edit(request: HttpRequest, user: User, connector: Connector) -> Ht
 
 @console_view(Area.INTEGRATION, methods=("GET", "POST"), load=connector_or_404, write=True)
 def connector_delete(request: HttpRequest, user: User, connector: Connector) -> HttpResponse:
-    if request.method == "POST" and request.POST.get("confirm") == "yes":
-        try:
-            do_delete_connector(connector, actor=user)
-        except IntegrationError as error:
-            messages.error(request, error.message)
-            return redirect("web:connector_edit", connector_id=connector.pk)
-        messages.success(request, f"Connector {connector.name} deleted.")
-        return redirect("web:connectors")
-    return _confirm_delete(request, what="connector", name=connector.name,
-                           back=f"/integration/connectors/{connector.pk}/",
-                           consequences="Its runs and logs, its watermark and its export references are deleted "
-                                        "too. Hub data it wrote stays.")
+    return _delete_with_confirmation(request, user, connector, delete=do_delete_connector, what="connector",
+                                     list_url="web:connectors",
+                                     consequences="Its runs and logs, its watermark and its export references are "
+                                                  "deleted too. Hub data it wrote stays.")
 
 
 # --- procedures ---------------------------------------------------------------------------------
@@ -381,15 +375,7 @@ def procedure_steps(request: HttpRequest, user: User, procedure: Procedure) -> H
 
 @console_view(Area.INTEGRATION, methods=("GET", "POST"), load=procedure_or_404, write=True)
 def procedure_delete(request: HttpRequest, user: User, procedure: Procedure) -> HttpResponse:
-    if request.method == "POST" and request.POST.get("confirm") == "yes":
-        try:
-            do_delete_procedure(procedure, actor=user)
-        except IntegrationError as error:
-            messages.error(request, error.message)
-            return redirect("web:procedure_edit", procedure_id=procedure.pk)
-        messages.success(request, f"Procedure {procedure.name} deleted.")
-        return redirect("web:procedures")
-    return _confirm_delete(request, what="procedure", name=procedure.name,
-                           back=f"/integration/procedures/{procedure.pk}/",
-                           consequences="Its steps and its runs with their logs are deleted too. Its connectors "
-                                        "stay.")
+    return _delete_with_confirmation(request, user, procedure, delete=do_delete_procedure, what="procedure",
+                                     list_url="web:procedures",
+                                     consequences="Its steps and its runs with their logs are deleted too. "
+                                                  "Its connectors stay.")
