@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -11,8 +10,6 @@ import pytest
 from bindery.catalog.actions import (
     do_bulk_upsert_products,
     do_create_category,
-    do_create_price_list,
-    do_create_warehouse,
 )
 from bindery.catalog.models import Category, Product, ProductImage
 from bindery.catalog.payloads import ImageData, ProductData
@@ -20,31 +17,11 @@ from bindery.control.models import LocalTenant
 from bindery.integration.actions import do_create_connector
 from bindery.integration.errors import IntegrationError
 from bindery.integration.models import Binding, LogLevel, RunItemFailure, RunLogLine, RunStatus
-from bindery.security import envelope
-from tests.fakes.woocommerce import KEY, SECRET, FakeWoo, WooError, fake_woocommerce
+from tests.fakes.woocommerce import KEY, SECRET, FakeWoo, WooError
 from tests.technologies.woocommerce.test_woocommerce import PUBLISH, run_now, woo_node
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
-
-@pytest.fixture(autouse=True)
-def _fresh_keyring() -> Iterator[None]:
-    envelope.reset_keyring()
-    yield
-    envelope.reset_keyring()
-
-
-@pytest.fixture
-def shop() -> Iterator[FakeWoo]:
-    with fake_woocommerce() as fake:
-        yield fake
-
-
-@pytest.fixture
-def catalog(tenant: LocalTenant) -> LocalTenant:
-    do_create_warehouse(tenant, "main", actor="test")
-    do_create_price_list(tenant, "retail", "EUR", actor="test")
-    return tenant
 
 CATEGORY_BATCH = ("POST", "/wp-json/wc/v3/products/categories/batch")
 

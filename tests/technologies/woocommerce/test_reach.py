@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,27 +10,13 @@ import pytest
 
 from bindery.control.models import LocalTenant
 from bindery.integration.runner import execute_run
-from bindery.security import envelope
 from bindery.security.actions import do_create_api_token
 from tests.conftest import HttpsClient
-from tests.fakes.woocommerce import KEY, SECRET, FakeWoo, fake_woocommerce
+from tests.fakes.woocommerce import KEY, SECRET, FakeWoo
 from tests.integration.test_cli import ok, one_clear_line
 from tests.test_cli import run
 
 API = "/api/v1"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_keyring() -> Iterator[None]:
-    envelope.reset_keyring()
-    yield
-    envelope.reset_keyring()
-
-
-@pytest.fixture
-def shop() -> Iterator[FakeWoo]:
-    with fake_woocommerce() as fake:
-        yield fake
 
 
 def call(client: HttpsClient, method: str, path: str, token: str, body: Any = None) -> Any:

@@ -8,7 +8,6 @@ exactly that one.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,7 +21,6 @@ from bindery.integration.actions import do_create_connector, do_create_node, do_
 from bindery.integration.models import Procedure, Run, RunStatus
 from bindery.integration.runner import OVERLAP, execute_run
 from bindery.sales.models import Customer, Order
-from bindery.security import envelope
 from tests.fakes.woocommerce import KEY, SECRET, fake_woocommerce
 from tests.technologies.files.servers import PASSWORD, USER, ftp_server, sftp_server
 
@@ -33,13 +31,6 @@ IMPORT = {"file": {"format": "csv", "csv": {"delimiter": ";"}}, "pattern": "*.cs
           "mapping": {"fields": {"sku": {"column": "sku"}, "name": {"column": "name"}},
                       "stock": [{"column": "qty", "warehouse": "main"}],
                       "prices": [{"column": "price", "price_list": "retail", "amount": "gross", "vat_rate": "22"}]}}
-
-
-@pytest.fixture(autouse=True)
-def _fresh_keyring() -> Iterator[None]:
-    envelope.reset_keyring()
-    yield
-    envelope.reset_keyring()
 
 
 def run_procedure(procedure: Procedure) -> tuple[Run, dict[str, Run]]:

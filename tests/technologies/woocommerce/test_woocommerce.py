@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
 
-from bindery.catalog.actions import do_bulk_upsert_products, do_create_price_list, do_create_warehouse
+from bindery.catalog.actions import do_bulk_upsert_products
 from bindery.catalog.models import Product, StockMovement
 from bindery.catalog.payloads import AttributeValueData, PriceData, ProductData
 from bindery.control.models import LocalTenant
@@ -30,30 +29,10 @@ from bindery.integration.runner import execute_run
 from bindery.sales.access import access_order_by_channel_number
 from bindery.sales.actions import do_add_shipment
 from bindery.sales.models import Customer, Order
-from bindery.security import envelope
-from tests.fakes.woocommerce import KEY, SECRET, FakeWoo, WooError, fake_woocommerce
+from tests.fakes.woocommerce import KEY, SECRET, FakeWoo, WooError
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
-
-@pytest.fixture(autouse=True)
-def _fresh_keyring() -> Iterator[None]:
-    envelope.reset_keyring()
-    yield
-    envelope.reset_keyring()
-
-
-@pytest.fixture
-def shop() -> Iterator[FakeWoo]:
-    with fake_woocommerce() as fake:
-        yield fake
-
-
-@pytest.fixture
-def catalog(tenant: LocalTenant) -> LocalTenant:
-    do_create_warehouse(tenant, "main", actor="test")
-    do_create_price_list(tenant, "retail", "EUR", actor="test")
-    return tenant
 
 
 def woo_node(tenant: LocalTenant, shop: FakeWoo, **settings: Any) -> Node:
