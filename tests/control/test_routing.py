@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import time
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -103,7 +105,41 @@ def test_control_outage_keeps_serving_own_tenants(tenant: LocalTenant, owner: Us
         directory.clear()
         assert directory.lookup(tenant.pk) is None  # nothing known: the host's records decide
         assert client.get("/").status_code in (200, 302)
-    assert directory.lookup(tenant.pk) == cached
+    assert directory.lookup(tenant.pk, now=time.monotonic() + directory.BACKOFF_MAX) == cached
+
+
+@pytest.mark.django_db(databases="__all__", transaction=True)
+def test_an_outage_is_not_retried_on_every_request(tenant: LocalTenant, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a failed attempt the control database is left alone for 1 s, then 2, 4 ... up to 10 s,
+    and the first answer ends the back-off."""
+    attempts: list[float] = []
+    ask = directory._from_control
+
+    def counted(tenant_id: uuid.UUID) -> directory.DirectoryEntry | None:
+        attempts.append(time.monotonic())
+        return ask(tenant_id)
+
+    monkeypatch.setattr(directory, "_from_control", counted)
+    cached = directory.lookup(tenant.pk, now=0.0)
+    with control_down(), override_settings(BINDERY_DIRECTORY_TTL=10):
+        now = 100.0
+        assert directory.lookup(tenant.pk, now=now) == cached  # expired: asked, failed, stale answer
+        assert len(attempts) == 2
+        assert directory.retry_at() == now + 1
+        for _ in range(50):  # requests during the back-off answer at once, without a connection attempt
+            assert directory.lookup(tenant.pk, now=now + 0.5) == cached
+        assert len(attempts) == 2
+        waits = []
+        for _ in range(8):
+            now = directory.retry_at()
+            assert directory.lookup(tenant.pk, now=now) == cached
+            waits.append(directory.retry_at() - now)
+        assert waits == [2, 4, 8, 10, 10, 10, 10, 10]
+        assert len(attempts) == 10
+    now = directory.retry_at()
+    assert directory.lookup(tenant.pk, now=now) == cached  # the control database answers again
+    assert directory.retry_at() == 0.0
+    assert len(attempts) == 11
 
 
 def test_signing_in_to_a_workspace_elsewhere_goes_to_its_host(client: HttpsClient, owner: User,

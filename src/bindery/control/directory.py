@@ -7,6 +7,10 @@ looked up, from its own ``LocalTenant`` rows: a tenant stored here and not fence
 here. So a control-plane outage never stops a host serving its own tenants. A fenced copy (a
 tenant that moved away and is not pruned yet) is never served: without the directory the host
 cannot say where the tenant went, so it answers 503 until the directory answers again.
+
+After a failed attempt the control database is not asked again for a while (1 s, doubling up
+to 10 s, reset by the first answer): without that back-off, every request whose entry had
+expired waited for the connect timeout during an outage.
 """
 
 from __future__ import annotations
@@ -45,11 +49,21 @@ class TenantElsewhere(Exception):
 
 _lock = threading.Lock()
 _cache: dict[uuid.UUID, tuple[DirectoryEntry | None, float]] = {}
+BACKOFF_FIRST = 1.0
+BACKOFF_MAX = 10.0
+_backoff = {"retry_at": 0.0, "wait": 0.0}  # when the control database may be asked again
 
 
 def clear() -> None:
     with _lock:
         _cache.clear()
+        _backoff.update(retry_at=0.0, wait=0.0)
+
+
+def retry_at() -> float:
+    """Return the monotonic time before which the control database is not asked (0: no outage seen)."""
+    with _lock:
+        return _backoff["retry_at"]
 
 
 def _ttl() -> float:
@@ -73,11 +87,18 @@ def lookup(tenant_id: uuid.UUID, *, now: float | None = None) -> DirectoryEntry 
         cached = _cache.get(tenant_id)
     if cached is not None and now - cached[1] < _ttl():
         return cached[0]
+    with _lock:
+        backing_off = now < _backoff["retry_at"]
+    if backing_off:  # a recent attempt failed: answer from what we know without waiting
+        return cached[0] if cached is not None else None
     try:
         entry = _from_control(tenant_id)
     except Exception as exc:  # the control plane is down: keep serving from what we know
+        with _lock:
+            wait = _backoff["wait"] = min(max(_backoff["wait"] * 2, BACKOFF_FIRST), BACKOFF_MAX)
+            _backoff["retry_at"] = now + wait
         logger.warning("directory unreachable", extra={"event": "directory.unreachable",
-                                                       "error": type(exc).__name__})
+                                                       "error": type(exc).__name__, "retry_in_s": wait})
         from django.db import connections
 
         from bindery.control.routers import CONTROL
@@ -88,6 +109,7 @@ def lookup(tenant_id: uuid.UUID, *, now: float | None = None) -> DirectoryEntry 
         return None
     with _lock:
         _cache[tenant_id] = (entry, now)
+        _backoff.update(retry_at=0.0, wait=0.0)
     return entry
 
 
