@@ -11,86 +11,28 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, expect, sync_playwright
-from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.support.server import Platform, platform
+from tests.support.browser import NEW_PASSWORD, FirstRun, open_page, replace_password, serve_demo, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SESSION_COOKIE = "__Host-bindery_session"
 CSRF_COOKIE = "__Host-bindery_csrf"
 GENERIC_ERROR = "The workspace, e-mail or password is not right."
-NEW_PASSWORD = "lantern-orchard-quietly-47"  # 26 characters, not a common password
 PLANTED_SESSION = "fixedbyanattacker0000000000000000"  # 32 characters, like Django's keys
 ACCENT = "rgb(31, 95, 191)"  # --accent in web/console.css; Chromium's default button is light grey
-
-# Report every CSP violation on the console too, whatever Chromium itself prints for it.
-CSP_REPORTER = """
-document.addEventListener("securitypolicyviolation", (event) => {
-  console.error(`CSP violation: ${event.violatedDirective} blocked ${event.blockedURI || "inline"}`);
-});
-"""
-
-
-@dataclass(frozen=True)
-class DemoCredentials:
-    workspace: str
-    email: str
-    password: str
-
-
-@dataclass(frozen=True)
-class FirstRun:
-    platform: Platform
-    demo: DemoCredentials
-
-
-def parse_demo_output(stdout: str) -> DemoCredentials:
-    """Read the workspace, e-mail and password from the block ``bindery demo`` prints."""
-    found = {key: re.search(rf"^\s*{key}:\s+(\S+)", stdout, re.MULTILINE)
-             for key in ("workspace", "e-mail", "password")}
-    missing = [key for key, match in found.items() if match is None]
-    assert not missing, f"'bindery demo' printed no {', '.join(missing)} line:\n{stdout}"
-    values = {key: match.group(1) for key, match in found.items() if match is not None}
-    return DemoCredentials(values["workspace"], values["e-mail"], values["password"])
 
 
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FirstRun]:
     """A migrated platform with the demo tenant, served by ``bindery web``, for the whole module."""
-    with platform(tmp_path_factory.mktemp("console_browser")) as plat:
-        migrated = plat.bindery("migrate", "--quiet")
-        assert migrated.returncode == 0, migrated.stderr + migrated.stdout
-        demo = plat.bindery("demo")
-        assert demo.returncode == 0, demo.stderr + demo.stdout
-        credentials = parse_demo_output(demo.stdout)
-        plat.start("web")
-        plat.wait_until_up()
-        yield FirstRun(plat, credentials)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Debian's headless Chromium, driven by Playwright (never a downloaded browser)."""
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium)")
-    with sync_playwright() as p:
-        try:
-            chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        except PlaywrightError as exc:
-            pytest.fail(f"{CHROMIUM} did not start ({str(exc).splitlines()[0]}); "
-                        "install Debian's chromium package (apt-get install chromium)")
-        yield chromium
-        chromium.close()
+    with serve_demo(tmp_path_factory.mktemp("console_browser")) as run:
+        yield run
 
 
 def _cookie(context: BrowserContext, name: str) -> dict[str, object] | None:
@@ -99,15 +41,6 @@ def _cookie(context: BrowserContext, name: str) -> dict[str, object] | None:
 
 def _path(page: Page) -> str:
     return urlsplit(page.url).path
-
-
-def _sign_in(page: Page, base_url: str, demo: DemoCredentials, password: str) -> None:
-    page.goto(base_url + "/login/")
-    page.get_by_label("Workspace").fill(demo.workspace)
-    page.get_by_label("E-mail").fill(demo.email)
-    page.get_by_label("Password", exact=True).fill(password)
-    with page.expect_navigation():
-        page.get_by_role("button", name="Sign in").click()
 
 
 def test_demo_prints_the_password_only_once(first_run: FirstRun) -> None:
@@ -122,21 +55,10 @@ def test_demo_prints_the_password_only_once(first_run: FirstRun) -> None:
 def test_first_run_in_the_browser(browser: Browser, first_run: FirstRun, tmp_path: Path) -> None:
     """Sign in with the demo password, change it, see home, sign out; new password works, old not."""
     url, demo = first_run.platform.url, first_run.demo
-    context = browser.new_context(ignore_https_errors=True)  # the certificate is self-signed
-    context.set_default_timeout(15_000)
-    context.add_init_script(CSP_REPORTER)
-    page = context.new_page()
     errors: list[str] = []
     refused_documents: set[str] = set()  # pages expected to answer 400, which Chromium logs
-
-    def on_console(message: ConsoleMessage) -> None:
-        where = message.location.get("url") or page.url
-        if message.type != "error" or (where in refused_documents and "status of 400" in message.text):
-            return
-        errors.append(f"{where}: {message.text}")
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda exc: errors.append(f"{page.url}: uncaught {exc}"))
+    context, page = open_page(browser, errors, timeout=15_000, expected=lambda where, text: (
+        where in refused_documents and "status of 400" in text))
     try:
         # The console's front door sends a stranger to the sign-in page, with the strict CSP.
         response = page.goto(url + "/")
@@ -162,7 +84,7 @@ def test_first_run_in_the_browser(browser: Browser, first_run: FirstRun, tmp_pat
         assert planted["value"] == PLANTED_SESSION, planted
 
         # The printed password signs in, and the demo owner must choose a password first.
-        _sign_in(page, url, demo, demo.password)
+        sign_in(page, url, demo, demo.password)
         assert _path(page) == "/account/password/", page.url
         expect(page.get_by_role("heading", name="Change your password")).to_be_visible()
         page.screenshot(path=tmp_path / "password_change.png", full_page=True)
@@ -177,11 +99,7 @@ def test_first_run_in_the_browser(browser: Browser, first_run: FirstRun, tmp_pat
         assert csrf["value"] != anonymous_csrf["value"], "CSRF token not rotated at sign-in"
 
         # Changing it leads home, which names the tenant and the account.
-        page.get_by_label("Old password").fill(demo.password)
-        page.get_by_label("New password", exact=True).fill(NEW_PASSWORD)
-        page.get_by_label("New password confirmation").fill(NEW_PASSWORD)
-        with page.expect_navigation():
-            page.get_by_role("button", name="Change password").click()
+        replace_password(page, demo.password)
         assert _path(page) == "/", page.url
         expect(page.get_by_role("heading", name="Demo shop")).to_be_visible()
         expect(page.locator("main")).to_contain_text(demo.email)
@@ -196,13 +114,13 @@ def test_first_run_in_the_browser(browser: Browser, first_run: FirstRun, tmp_pat
 
         # The old password no longer opens the account; the error names nothing in particular.
         refused_documents.add(url + "/login/")
-        _sign_in(page, url, demo, demo.password)
+        sign_in(page, url, demo, demo.password)
         refused_documents.clear()
         assert _path(page) == "/login/", page.url
         expect(page.get_by_role("alert")).to_have_text(GENERIC_ERROR)
 
         # The new one does, straight to home (no second password change).
-        _sign_in(page, url, demo, NEW_PASSWORD)
+        sign_in(page, url, demo, NEW_PASSWORD)
         assert _path(page) == "/", page.url
         expect(page.get_by_role("heading", name="Demo shop")).to_be_visible()
 

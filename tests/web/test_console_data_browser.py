@@ -12,13 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, expect
+from playwright.sync_api import Browser, expect
 
-from tests.support.server import platform
-from tests.web.test_console_browser import CSP_REPORTER, NEW_PASSWORD, FirstRun, _sign_in, browser, parse_demo_output
+from tests.support.browser import FirstRun, open_page, replace_password, serve_demo, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
-__all__ = ["browser"]  # the shared Chromium fixture
 
 SEED = """
 from decimal import Decimal
@@ -54,39 +52,18 @@ print("ORDER", result.order.pk)
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FirstRun]:
     """A migrated platform with the demo tenant, served by ``bindery web``."""
-    with platform(tmp_path_factory.mktemp("console_data_browser")) as plat:
-        migrated = plat.bindery("migrate", "--quiet")
-        assert migrated.returncode == 0, migrated.stderr + migrated.stdout
-        demo = plat.bindery("demo")
-        assert demo.returncode == 0, demo.stderr + demo.stdout
-        credentials = parse_demo_output(demo.stdout)
-        plat.start("web")
-        plat.wait_until_up()
-        yield FirstRun(plat, credentials)
+    with serve_demo(tmp_path_factory.mktemp("console_data_browser")) as run:
+        yield run
 
 
 def test_data_pages_in_the_browser(browser: Browser, first_run: FirstRun, tmp_path: Path) -> None:
     """Create a warehouse and a price list, see the empty products hint, then seeded lists and an order."""
     url, demo = first_run.platform.url, first_run.demo
-    context = browser.new_context(ignore_https_errors=True, viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(15_000)
-    context.add_init_script(CSP_REPORTER)
-    page = context.new_page()
     errors: list[str] = []
-
-    def on_console(message: ConsoleMessage) -> None:
-        if message.type == "error":
-            errors.append(f"{message.location.get('url') or page.url}: {message.text}")
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda exc: errors.append(f"{page.url}: uncaught {exc}"))
+    context, page = open_page(browser, errors, timeout=15_000)
     try:
-        _sign_in(page, url, demo, demo.password)
-        page.get_by_label("Old password").fill(demo.password)
-        page.get_by_label("New password", exact=True).fill(NEW_PASSWORD)
-        page.get_by_label("New password confirmation").fill(NEW_PASSWORD)
-        with page.expect_navigation():
-            page.get_by_role("button", name="Change password").click()
+        sign_in(page, url, demo, demo.password)
+        replace_password(page, demo.password)
 
         page.get_by_role("navigation", name="Sections").get_by_role("link", name="Warehouses").click()
         expect(page.get_by_role("heading", name="Warehouses")).to_be_visible()

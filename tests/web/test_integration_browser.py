@@ -12,13 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, expect
+from playwright.sync_api import Browser, expect
 
-from tests.support.server import platform
-from tests.web.test_console_browser import CSP_REPORTER, NEW_PASSWORD, FirstRun, _sign_in, browser, parse_demo_output
+from tests.support.browser import DemoCredentials, FirstRun, open_page, replace_password, serve_demo, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
-__all__ = ["browser"]  # the shared Chromium fixture
 
 SEED = """
 from bindery.catalog.actions import do_bulk_upsert_products, do_create_warehouse
@@ -34,50 +32,27 @@ do_bulk_upsert_products(tenant, [ProductData(sku=f"TEE-{{i}}", stock=[StockData(
 
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FirstRun]:
-    with platform(tmp_path_factory.mktemp("integration_browser")) as plat:
-        for args in (("migrate", "--quiet"),):
-            done = plat.bindery(*args, timeout=300)
-            assert done.returncode == 0, done.stderr + done.stdout
-        demo = plat.bindery("demo")
-        assert demo.returncode == 0, demo.stderr + demo.stdout
-        credentials = parse_demo_output(demo.stdout)
-        slug = credentials.workspace
-        steps = [("manage", "shell", "-c", SEED.format(slug=slug)),
-                 ("nodes", "create", "--tenant", slug, "--name", "hub", "--technology", "hub"),
-                 ("connectors", "create", "--tenant", slug, "--name", "main to shop", "--node", "hub", "--type",
-                  "stock_copy", "--differential", "--config",
-                  '{"source_warehouse": "main", "target_warehouse": "shop", "batch_size": 10}'),
-                 ("procedures", "create", "--tenant", slug, "--name", "stock sync", "--connectors", "main to shop",
-                  "--every", "60")]
-        for args in steps:
-            done = plat.bindery(*args)
-            assert done.returncode == 0, done.stderr + done.stdout
-        plat.start("web")
-        plat.wait_until_up()
-        yield FirstRun(plat, credentials)
+    def setup(demo: DemoCredentials) -> list[tuple[str, ...]]:
+        slug = demo.workspace
+        return [("manage", "shell", "-c", SEED.format(slug=slug)),
+                ("nodes", "create", "--tenant", slug, "--name", "hub", "--technology", "hub"),
+                ("connectors", "create", "--tenant", slug, "--name", "main to shop", "--node", "hub", "--type",
+                 "stock_copy", "--differential", "--config",
+                 '{"source_warehouse": "main", "target_warehouse": "shop", "batch_size": 10}'),
+                ("procedures", "create", "--tenant", slug, "--name", "stock sync", "--connectors", "main to shop",
+                 "--every", "60")]
+
+    with serve_demo(tmp_path_factory.mktemp("integration_browser"), setup) as run:
+        yield run
 
 
 def test_run_a_procedure_from_the_console(browser: Browser, first_run: FirstRun, tmp_path: Path) -> None:
     url, demo = first_run.platform.url, first_run.demo
-    context = browser.new_context(ignore_https_errors=True, viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(20_000)
-    context.add_init_script(CSP_REPORTER)
-    page = context.new_page()
     errors: list[str] = []
-
-    def on_console(message: ConsoleMessage) -> None:
-        if message.type == "error":
-            errors.append(f"{message.location.get('url') or page.url}: {message.text}")
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda exc: errors.append(f"{page.url}: uncaught {exc}"))
+    context, page = open_page(browser, errors)
     try:
-        _sign_in(page, url, demo, demo.password)
-        page.get_by_label("Old password").fill(demo.password)
-        page.get_by_label("New password", exact=True).fill(NEW_PASSWORD)
-        page.get_by_label("New password confirmation").fill(NEW_PASSWORD)
-        with page.expect_navigation():
-            page.get_by_role("button", name="Change password").click()
+        sign_in(page, url, demo, demo.password)
+        replace_password(page, demo.password)
 
         page.get_by_role("navigation", name="Sections").get_by_role("link", name="Procedures").click()
         expect(page.locator("table.grid")).to_contain_text("main to shop")

@@ -14,13 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect
+from playwright.sync_api import Browser, Page, expect
 
-from tests.support.server import platform
-from tests.web.test_console_browser import CSP_REPORTER, NEW_PASSWORD, FirstRun, _sign_in, browser, parse_demo_output
+from tests.support.browser import DemoCredentials, FirstRun, open_page, replace_password, serve_demo, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
-__all__ = ["browser"]  # the shared Chromium fixture
 
 VIEWER_PASSWORD = "meadow-copper-silently-83"
 SEED = """
@@ -55,20 +53,12 @@ print("STEPS", [s.connector.name for s in ProcedureStep.objects.for_tenant(tenan
 
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FirstRun]:
-    with platform(tmp_path_factory.mktemp("integration_edit_browser")) as plat:
-        done = plat.bindery("migrate", "--quiet", timeout=300)
-        assert done.returncode == 0, done.stderr + done.stdout
-        demo = plat.bindery("demo")
-        assert demo.returncode == 0, demo.stderr + demo.stdout
-        credentials = parse_demo_output(demo.stdout)
-        for args in (("manage", "shell", "-c", SEED.format(slug=credentials.workspace,
-                                                             viewer_password=VIEWER_PASSWORD)),
-                     ("tenants", "create", "globex", "--name", "Globex")):
-            done = plat.bindery(*args)
-            assert done.returncode == 0, done.stderr + done.stdout
-        plat.start("web")
-        plat.wait_until_up()
-        yield FirstRun(plat, credentials)
+    def setup(demo: DemoCredentials) -> list[tuple[str, ...]]:
+        return [("manage", "shell", "-c", SEED.format(slug=demo.workspace, viewer_password=VIEWER_PASSWORD)),
+                ("tenants", "create", "globex", "--name", "Globex")]
+
+    with serve_demo(tmp_path_factory.mktemp("integration_edit_browser"), setup) as run:
+        yield run
 
 
 def _shell(first_run: FirstRun, code: str, marker: str) -> str:
@@ -98,28 +88,14 @@ def _new_connector(page: Page, url: str, node_id: str, name: str) -> None:
 def test_create_and_edit_nodes_connectors_and_procedures(browser: Browser, first_run: FirstRun,
                                                          tmp_path: Path) -> None:
     url, demo = first_run.platform.url, first_run.demo
-    context = browser.new_context(ignore_https_errors=True, viewport={"width": 1280, "height": 1000})
-    context.set_default_timeout(20_000)
-    context.add_init_script(CSP_REPORTER)
-    page = context.new_page()
     errors: list[str] = []
-
-    def on_console(message: ConsoleMessage) -> None:
-        # refused forms answer 400 (and the WAF 403) on purpose; Chromium logs each such answer,
-        # and after the WAF's bare page (no icon link) asks for /favicon.ico
-        where = message.location.get("url") or ""
-        expected = re.search(r"status of (400|403) \(\)", message.text) or where.endswith("/favicon.ico")
-        if message.type == "error" and not expected:
-            errors.append(f"{message.location.get('url') or page.url}: {message.text}")
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda exc: errors.append(f"{page.url}: uncaught {exc}"))
+    # Refused forms answer 400 (and the WAF 403) on purpose; Chromium logs each such answer,
+    # and after the WAF's bare page (no icon link) asks for /favicon.ico.
+    context, page = open_page(browser, errors, height=1000, expected=lambda where, text: bool(
+        re.search(r"status of (400|403) \(\)", text) or where.endswith("/favicon.ico")))
     try:
-        _sign_in(page, url, demo, demo.password)
-        page.get_by_label("Old password").fill(demo.password)
-        page.get_by_label("New password", exact=True).fill(NEW_PASSWORD)
-        page.get_by_label("New password confirmation").fill(NEW_PASSWORD)
-        _save(page, "Change password")
+        sign_in(page, url, demo, demo.password)
+        replace_password(page, demo.password)
 
         # A WooCommerce node with its secrets.
         page.get_by_role("navigation", name="Sections").get_by_role("link", name="Nodes").click()

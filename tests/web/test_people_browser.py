@@ -18,21 +18,11 @@ from pathlib import Path
 
 import pyotp
 import pytest
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, expect
+from playwright.sync_api import Browser, Page, expect
 
-from tests.support.server import platform
-from tests.web.test_console_browser import (
-    CSP_REPORTER,
-    NEW_PASSWORD,
-    DemoCredentials,
-    FirstRun,
-    _sign_in,
-    browser,
-    parse_demo_output,
-)
+from tests.support.browser import DemoCredentials, FirstRun, open_page, replace_password, serve_demo, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
-__all__ = ["browser"]  # the shared Chromium fixture
 
 COLLEAGUE = "colleague@example.com"
 COLLEAGUE_PASSWORD = "copper kettle morning 1984"
@@ -47,29 +37,8 @@ do_create_user(LocalTenant.objects.get(slug="{slug}"), "passkey@example.com", "c
 
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FirstRun]:
-    with platform(tmp_path_factory.mktemp("people_browser")) as plat:
-        done = plat.bindery("migrate", "--quiet", timeout=300)
-        assert done.returncode == 0, done.stderr + done.stdout
-        demo = plat.bindery("demo")
-        assert demo.returncode == 0, demo.stderr + demo.stdout
-        plat.start("web")
-        plat.wait_until_up()
-        yield FirstRun(plat, parse_demo_output(demo.stdout))
-
-
-def _context(browser: Browser, errors: list[str]) -> tuple[BrowserContext, Page]:
-    context = browser.new_context(ignore_https_errors=True, viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(20_000)
-    context.add_init_script(CSP_REPORTER)
-    page = context.new_page()
-
-    def on_console(message: ConsoleMessage) -> None:
-        if message.type == "error":
-            errors.append(f"{message.location.get('url') or page.url}: {message.text}")
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda exc: errors.append(f"{page.url}: uncaught {exc}"))
-    return context, page
+    with serve_demo(tmp_path_factory.mktemp("people_browser")) as run:
+        yield run
 
 
 def _invitation_url(outbox: Path) -> str:
@@ -101,13 +70,9 @@ def _enter_code(page: Page, code: str) -> None:
 def test_invitation_totp_recovery_code_and_sign_out_everywhere(browser: Browser, first_run: FirstRun) -> None:
     url, demo = first_run.platform.url, first_run.demo
     errors: list[str] = []
-    owner_context, owner = _context(browser, errors)
-    _sign_in(owner, url, demo, demo.password)
-    owner.get_by_label("Old password").fill(demo.password)
-    owner.get_by_label("New password", exact=True).fill(NEW_PASSWORD)
-    owner.get_by_label("New password confirmation").fill(NEW_PASSWORD)
-    with owner.expect_navigation():
-        owner.get_by_role("button", name="Change password").click()
+    owner_context, owner = open_page(browser, errors)
+    sign_in(owner, url, demo, demo.password)
+    replace_password(owner, demo.password)
     owner.goto(url + "/settings/members/")
     invite = owner.locator("#invite")
     invite.get_by_label("E-mail").fill(COLLEAGUE)
@@ -117,7 +82,7 @@ def test_invitation_totp_recovery_code_and_sign_out_everywhere(browser: Browser,
     expect(owner.locator("#invitations")).to_contain_text(COLLEAGUE)
 
     # The colleague joins through the e-mailed link.
-    colleague_context, colleague = _context(browser, errors)
+    colleague_context, colleague = open_page(browser, errors)
     colleague.goto(_invitation_url(first_run.platform.var_dir / "outbox"))
     colleague.get_by_label("Your name").fill("Colleague")
     colleague.get_by_label("New password", exact=True).fill(COLLEAGUE_PASSWORD)
@@ -156,7 +121,7 @@ def test_invitation_totp_recovery_code_and_sign_out_everywhere(browser: Browser,
 
     # Sign out everywhere: another browser of the colleague's is signed out too.
     _enter_code(colleague, codes[1])
-    other_context, other = _context(browser, errors)
+    other_context, other = open_page(browser, errors)
     _colleague_signs_in(other, url, demo.workspace)
     _enter_code(other, codes[2])
     other.goto(url + "/catalog/products/")
@@ -185,13 +150,13 @@ def test_passkey_as_the_second_step(browser: Browser, first_run: FirstRun) -> No
     assert made.returncode == 0, made.stderr + made.stdout
     member = DemoCredentials(demo.workspace, "passkey@example.com", COLLEAGUE_PASSWORD)
     errors: list[str] = []
-    context, page = _context(browser, errors)
+    context, page = open_page(browser, errors)
     cdp = context.new_cdp_session(page)
     cdp.send("WebAuthn.enable")
     cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
         "protocol": "ctap2", "transport": "internal", "hasResidentKey": True, "hasUserVerification": True,
         "isUserVerified": True, "automaticPresenceSimulation": True}})
-    _sign_in(page, url, member, member.password)
+    sign_in(page, url, member, member.password)
     page.goto(url + "/account/mfa/")
     page.get_by_role("button", name="Set up an authenticator app").click()
     secret = page.locator("#totp-secret").inner_text().strip()
@@ -205,7 +170,7 @@ def test_passkey_as_the_second_step(browser: Browser, first_run: FirstRun) -> No
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url(re.compile(r".*/login/$"))
 
-    _sign_in(page, url, member, member.password)
+    sign_in(page, url, member, member.password)
     expect(page.get_by_role("heading", name="Enter your code")).to_be_visible()
     with page.expect_navigation():
         page.get_by_role("button", name="Use a passkey").click()
