@@ -213,3 +213,43 @@ def test_hostile_items_in_a_large_batch_write_nothing(tenant: LocalTenant, wareh
     assert stored == {f"OK-{i}" for i in range(30) if i not in bad}
     assert StockChangeLog.objects.for_tenant(tenant).count() == 25
     assert not Category.objects.for_tenant(tenant).filter(path_key__startswith="Bad").exists()
+
+
+def test_copy_text_escapes_every_value() -> None:
+    """Staging rows are COPY text: no value can add a column or a row, and text spelling \\N is not NULL."""
+    from bindery.catalog.bulk_pg import copy_text
+
+    class Sneaky(str):
+        def __str__(self) -> str:
+            return "x\tinjected"
+
+    assert copy_text(None) == "\\N"
+    assert copy_text("\\N") == "\\\\N"
+    assert copy_text("a\tb\nc\rd\\e") == "a\\tb\\nc\\rd\\\\e"
+    assert copy_text(Sneaky("plain\t")) == "plain\\t"
+    assert (copy_text(True), copy_text(False)) == ("t", "f")
+    assert copy_text(Decimal("1.5000")) == "1.5000"
+    assert copy_text(dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)) == "2026-01-02T03:04:05+00:00"
+
+
+@pytest.mark.django_db(databases="__all__")
+def test_text_with_copy_syntax_is_stored_exactly(tenant: LocalTenant, warehouse: Warehouse, price_list: PriceList,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tabs, newlines, backslashes and a literal \\N in names, SKUs, categories and attributes round-trip."""
+    from bindery.catalog import upsert
+    from bindery.catalog.models import AttributeValue
+
+    monkeypatch.setattr(upsert, "COPY_MIN_ITEMS", 1)
+    odd = ["\\N", "tab\there", "line\nbreak", "back\\slash", "cr\rhere", "\\.", "ünï\u2028cødé"]
+    items = [ProductData(sku=f"ODD-{i}{text}", name=text, manufacturer=text, tags=[text],
+                         categories=[f"Odd|{text}"], attributes=[AttributeValueData(attribute="odd", value=text)],
+                         stock=[StockData(warehouse="main", quantity=i)])
+             for i, text in enumerate(odd)]
+    results = do_bulk_upsert_products(tenant, items, actor=ACTOR)
+    assert [r.outcome for r in results] == [Outcome.CREATED] * len(odd)
+    stored = {p.sku: p for p in Product.objects.for_tenant(tenant)}
+    for i, text in enumerate(odd):
+        product = stored[f"ODD-{i}{text}"]
+        assert (product.name, product.manufacturer, product.tags) == (text, text, [text])
+        assert product.category_links.get().category.name == text
+    assert set(AttributeValue.objects.for_tenant(tenant).values_list("value", flat=True)) == set(odd)
