@@ -56,6 +56,48 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+class CpuClock:
+    """CPU seconds spent by this process and by its PostgreSQL backend (read from /proc: same machine).
+
+    On a shared machine wall-clock throughput follows the load of other work; CPU time per product
+    of both sides is the steadier comparison. ``None`` when the backend's /proc entry is unreadable
+    or the connection changed during the measurement.
+    """
+
+    def __init__(self) -> None:
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            self.pid = cursor.fetchone()[0]
+        self.client, self.server = time.process_time(), self._server()
+
+    def _server(self) -> float | None:
+        try:
+            with open(f"/proc/{self.pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def elapsed(self) -> tuple[float, float | None]:
+        """(client, server) CPU seconds since this clock was made."""
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            same = cursor.fetchone()[0] == self.pid
+        server = self._server()
+        server_delta = server - self.server if same and server is not None and self.server is not None else None
+        return time.process_time() - self.client, server_delta
+
+
+def cpu_line(label: str, n: int, cpu: tuple[float, float | None]) -> str:
+    client, server = cpu
+    server_text = "n/a" if server is None else f"{server / n * 1e6:6.0f}"
+    return f"  {label:<18}: client {client / n * 1e6:6.0f} us + server {server_text} us CPU per product"
+
+
 def raw_copy_baseline(n: int) -> float:
     """COPY the same logical rows into bare tables (no constraints beyond primary keys); return rows/s."""
     from django.db import connection
@@ -147,19 +189,30 @@ def run(n: int, chunk: int) -> int:
     do_create_price_list(tenant, "wholesale", "EUR", actor="bench")
 
     print(f"bulk upsert of {n:,} products (2 prices, 2 stock rows, 2 categories, 3 attributes each)")
+    load = os.getloadavg()[0]
+    clock = CpuClock()
     started = time.perf_counter()
     errors = 0
     for block in chunks(n, chunk):
         results = do_bulk_upsert_products(tenant, (product_payload(i) for i in block), actor="bench")
         errors += sum(1 for r in results if r.outcome == "error")
     ours = n / (time.perf_counter() - started)
+    ours_cpu = clock.elapsed()
     assert errors == 0, f"{errors} items failed"
     rss = peak_rss_mb()
+    clock = CpuClock()
     baseline = raw_copy_baseline(n)
+    baseline_cpu = clock.elapsed()
     print(f"  bindery bulk path : {ours:10,.0f} products/s   (goal >= 20,000)")
     print(f"  raw COPY baseline : {baseline:10,.0f} products/s")
     print(f"  ratio             : {ours / baseline:10.3f}           (goal >= 0.4)")
     print(f"  peak RSS          : {rss:10,.0f} MB          (goal < 500)")
+    print(f"  load average      : {load:10.1f} -> {os.getloadavg()[0]:.1f} (machine shared: compare CPU below)")
+    print(cpu_line("bindery CPU", n, ours_cpu))
+    print(cpu_line("raw COPY CPU", n, baseline_cpu))
+    if ours_cpu[1] is not None and baseline_cpu[1] is not None:
+        cpu_ratio = (baseline_cpu[0] + baseline_cpu[1]) / (ours_cpu[0] + ours_cpu[1])
+        print(f"  CPU ratio         : {cpu_ratio:10.3f}           (raw COPY CPU / bindery CPU, client + server)")
 
     # p95 of a 100-item page deep into the table (90% of the way in).
     deep = int(n * 0.9)

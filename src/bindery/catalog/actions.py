@@ -44,10 +44,11 @@ from bindery.catalog.payloads import (
     check_currency,
     check_path_key,
     check_product,
+    check_products,
     check_tags,
     check_text,
 )
-from bindery.catalog.upsert import BATCH_SIZE, Outcome, UpsertResult, upsert_clean_items
+from bindery.catalog.upsert import BATCH_SIZE, Outcome, UpsertResult, gc_paused, upsert_clean_items
 from bindery.control.actors import actor_label
 from bindery.control.models import LocalTenant
 from bindery.control.routers import HOST
@@ -93,15 +94,21 @@ def do_bulk_upsert_products(tenant: LocalTenant, items: Iterable[ProductData], *
     the database) gets an error result naming the field and writes nothing; the others proceed.
     Batches of ``batch_size`` items are written with ``bulk_create``/``bulk_update``.
     """
+    with gc_paused():
+        return _bulk_upsert_products(tenant, items, actor=actor, batch_size=batch_size)
+
+
+def _bulk_upsert_products(tenant: LocalTenant, items: Iterable[ProductData], *, actor: Any,
+                          batch_size: int) -> list[UpsertResult]:
     payloads = list(items)
     results: dict[int, UpsertResult] = {}
     cleaned: list[CleanProduct | None] = []
-    for index, data in enumerate(payloads):
-        try:
-            cleaned.append(check_product(data))
-        except CatalogError as error:
+    for index, (data, checked) in enumerate(zip(payloads, check_products(payloads), strict=True)):
+        if isinstance(checked, CatalogError):
             cleaned.append(None)
-            results[index] = UpsertResult.failed(index, str(getattr(data, "sku", ""))[:100], error)
+            results[index] = UpsertResult.failed(index, str(getattr(data, "sku", ""))[:100], checked)
+        else:
+            cleaned.append(checked)
     for index, duplicate in check_unique_skus(cleaned).items():
         results[index] = UpsertResult.failed(index, payloads[index].sku, duplicate)
     good = [(i, item) for i, item in enumerate(cleaned) if item is not None and i not in results]
