@@ -48,10 +48,11 @@ from bindery.catalog.payloads import (
     check_tags,
     check_text,
 )
-from bindery.catalog.upsert import BATCH_SIZE, Outcome, UpsertResult, gc_paused, upsert_clean_items
+from bindery.catalog.upsert import BATCH_SIZE, Outcome, UpsertResult, upsert_clean_items
 from bindery.control.actors import actor_label
 from bindery.control.models import LocalTenant
 from bindery.control.routers import HOST
+from bindery.ops.collector import collector_paused
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ def do_bulk_upsert_products(tenant: LocalTenant, items: Iterable[ProductData], *
     the database) gets an error result naming the field and writes nothing; the others proceed.
     Batches of ``batch_size`` items are written with ``bulk_create``/``bulk_update``.
     """
-    with gc_paused():
+    with collector_paused():  # decision 0009
         return _bulk_upsert_products(tenant, items, actor=actor, batch_size=batch_size)
 
 

@@ -475,7 +475,7 @@ def check_product(data: ProductData, *, prefix: str = "", is_variant: bool = Fal
 #
 # ``check_product`` is exact but general: every value goes through a helper that builds its field
 # name first, accepts several types, and the helpers nest five calls deep. For a bulk upsert of
-# thousands of well-formed items that is most of the Python time (decision 0008). ``check_products``
+# thousands of well-formed items that is most of the Python time (decision 0009). ``check_products``
 # first tries ``_fast_product`` on each item: one flat pass over the common shapes (exact types,
 # no dates) that builds the same ``CleanProduct`` and vouches only for
 # items it fully understands. Anything else -- a wrong type, a value out of range, a float or string

@@ -26,13 +26,10 @@ them, and so does the one-item replay after a refused batch.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import logging
-import threading
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -80,36 +77,6 @@ PRODUCT_FIELDS = ["name", "language", "barcode", "barcode_type", "manufacturer",
                   "featured", "deleted", "origin_node_id", "tags", "parent", "modified_at"]
 PRICE_FIELDS = ["net", "gross", "vat_rate", "max_quantity", "discounted_net", "discounted_gross",
                 "discount_applies", "discount_from", "discount_to", "valid_from", "valid_to", "modified_at"]
-
-
-_gc_lock = threading.Lock()
-_gc_pauses = 0
-_gc_was_enabled = False
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector for a bulk call (decision 0008).
-
-    A bulk upsert allocates millions of short-lived containers (payloads, clean values, staging
-    rows); the collector's generation sweeps triggered by those allocations cost 30-40% of the
-    Python time of checking a batch, and find nothing: those objects are freed by reference
-    counting. The pause is counted, so nested or concurrent bulk calls (threads) re-enable the
-    collector only when the last one ends, and only if it was enabled before.
-    """
-    global _gc_pauses, _gc_was_enabled
-    with _gc_lock:
-        if _gc_pauses == 0:
-            _gc_was_enabled = gc.isenabled()
-            gc.disable()
-        _gc_pauses += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_pauses -= 1
-            if _gc_pauses == 0 and _gc_was_enabled:
-                gc.enable()
 
 
 class Outcome(StrEnum):
