@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -99,8 +100,45 @@ def verify_custom_dump(path: Path) -> list[str]:
     return [line for line in result.stdout.splitlines() if line and not line.startswith(";")]
 
 
-def dump_postgres(url: str, destination: Path, *, snapshot: str | None = None, compress: bool = True) -> Path:
-    """Dump ``url`` into ``destination`` (custom format); ``snapshot`` is an exported snapshot to dump."""
+def _dump_piped(args: list[str], env: dict[str, str], partial: Path, rate: int) -> None:
+    """Run pg_dump writing to its stdout and copy that into ``partial`` at most ``rate`` bytes/s.
+
+    When the site reads slower than pg_dump writes, pg_dump blocks on the full pipe and the
+    server's backend on its full socket: the server's share of the work is spread out. (A
+    custom-format archive written to a pipe has no data offsets; a plain, single-job
+    pg_restore reads it in order, as it reads any ``pg_dump -Fc > file``.)
+    """
+    from bindery.backups.throttle import RateLimit
+
+    limit = RateLimit(rate)
+    deadline = time.monotonic() + TIMEOUT_S
+    with tempfile.TemporaryFile() as errors, open(partial, "wb") as out:
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=errors, env=env)  # noqa: S603 - argument list
+        assert proc.stdout is not None
+        try:
+            while block := proc.stdout.read(1 << 20):
+                out.write(block)
+                limit.take(len(block))
+                if time.monotonic() > deadline:
+                    raise SnapshotError(f"pg_dump took longer than {TIMEOUT_S} s")
+            code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+        if code != 0:
+            errors.seek(0)
+            message = errors.read().decode(errors="replace").strip()[:500]
+            raise SnapshotError(f"pg_dump exited {code}: {message}")
+
+
+def dump_postgres(url: str, destination: Path, *, snapshot: str | None = None, compress: bool = True,
+                  rate: int = 0) -> Path:
+    """Dump ``url`` into ``destination`` (custom format); ``snapshot`` is an exported snapshot to dump.
+
+    ``rate``: most bytes/s read from pg_dump (``BINDERY_BACKUP_RATE_LIMIT``); 0: unlimited.
+    """
     if destination.exists():
         raise SnapshotError(f"destination {destination} already exists")
     check_client_matches_server(url)
@@ -109,15 +147,20 @@ def dump_postgres(url: str, destination: Path, *, snapshot: str | None = None, c
     try:
         # Row-level security is forced on tenant tables; with no tenant scope set its policy shows
         # every row, but pg_dump refuses to run at all unless row security is left on.
-        args = [_tool("pg_dump"), "--format=custom", "--no-password", "--enable-row-security", f"--file={partial}"]
+        args = [_tool("pg_dump"), "--format=custom", "--no-password", "--enable-row-security"]
+        if not rate:
+            args.append(f"--file={partial}")
         if snapshot:
             args.append(f"--snapshot={snapshot}")
         if not compress:
             args.append("--compress=0")
         with libpq_login(url) as (dsn, env):
-            result = _run([*args, f"--dbname={dsn}"], TIMEOUT_S, env)
-        if result.returncode != 0:
-            raise SnapshotError(f"pg_dump exited {result.returncode}: {result.stderr.strip()[:500]}")
+            if rate:
+                _dump_piped([*args, f"--dbname={dsn}"], env, partial, rate)
+            else:
+                result = _run([*args, f"--dbname={dsn}"], TIMEOUT_S, env)
+                if result.returncode != 0:
+                    raise SnapshotError(f"pg_dump exited {result.returncode}: {result.stderr.strip()[:500]}")
         verify_custom_dump(partial)
         with open(partial, "rb+") as fh:
             os.fsync(fh.fileno())
@@ -142,7 +185,7 @@ def table_row_counts(cursor: Any) -> dict[str, int]:
     return counts
 
 
-def dump_postgres_counted(url: str, destination: Path) -> dict[str, int]:
+def dump_postgres_counted(url: str, destination: Path, *, rate: int = 0) -> dict[str, int]:
     """Dump ``url`` and return per-table row counts taken in the very snapshot pg_dump copies.
 
     A read-only REPEATABLE READ transaction exports its snapshot, counts every table in it and
@@ -162,7 +205,7 @@ def dump_postgres_counted(url: str, destination: Path) -> dict[str, int]:
                 snapshot = str(row[0])
                 counts = table_row_counts(cursor)
                 # The repository compresses with zstd; gzip inside pg_dump would cost CPU for nothing.
-                dump_postgres(url, destination, snapshot=snapshot, compress=False)
+                dump_postgres(url, destination, snapshot=snapshot, compress=False, rate=rate)
             conn.rollback()
     except psycopg.Error as exc:
         raise SnapshotError(f"cannot read the database: {str(exc).strip()[:300]}") from None
