@@ -133,3 +133,21 @@ def test_a_failed_rate_limited_dump_says_why_and_leaves_nothing(scratch_db, tmp_
     with pytest.raises(SnapshotError, match=r"pg_dump exited 1: .*snapshot"):
         dump_postgres(scratch_db, tmp_path / "db.dump", snapshot="00000003-0000001B-1", rate=1_000_000)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_rows_are_counted_in_the_dump_on_the_site_as_the_server_would_count_them(scratch_db, tmp_path):
+    import psycopg
+
+    from bindery.backups.pg_snapshot import dump_postgres_counted, read_custom_dump, table_row_counts
+
+    with psycopg.connect(scratch_db, autocommit=True) as conn:
+        conn.execute("CREATE TABLE empty_t (id int)")
+        conn.execute('CREATE SCHEMA s2; CREATE TABLE s2."We""ird T" (v text)')
+        # A newline, a lone "\." and a backslash in data: COPY escapes them, one line per row.
+        conn.execute('INSERT INTO s2."We""ird T" VALUES (%s), (%s), (%s)', ["a\nb", "\\.", "x\\.y"])
+        with conn.cursor() as cursor:
+            server = table_row_counts(cursor)
+    assert server == {"t": 5000, "empty_t": 0, 's2.We"ird T': 3}
+    counts = dump_postgres_counted(scratch_db, tmp_path / "db.dump")
+    assert counts == server
+    assert read_custom_dump(tmp_path / "db.dump")[1] == server

@@ -87,17 +87,63 @@ def check_client_matches_server(url: str) -> int:
     return server_major
 
 
-def verify_custom_dump(path: Path) -> list[str]:
-    """The archive's table-of-contents lines; raises if pg_restore cannot read it whole."""
+_COPY = re.compile(rb'^COPY ((?:"(?:[^"]|"")*"|[^\s."]+))\.((?:"(?:[^"]|"")*"|[^\s."(]+))')
+
+
+def _ident(raw: bytes) -> str:
+    text = raw.decode()
+    return text[1:-1].replace('""', '"') if text.startswith('"') else text
+
+
+def read_custom_dump(path: Path) -> tuple[list[str], dict[str, int]]:
+    """The archive's table-of-contents lines and its per-table row counts, read on this machine.
+
+    ``pg_restore --list`` reads only the table of contents at the head of the archive, so a
+    dump cut short in its data still lists fine; the data is then read whole as the restore
+    script's ``COPY`` blocks (one line per row: COPY's text format escapes newlines), and the
+    rows of each table counted — the same names as :func:`table_row_counts` gives a database.
+    Raises SnapshotError if pg_restore cannot read the archive whole.
+    """
     result = _run([_tool("pg_restore"), "--list", str(path)], 600)
     if result.returncode != 0:
         raise SnapshotError(f"pg_restore --list rejected {path.name}: {result.stderr.strip()[:500]}")
-    # --list reads only the table of contents at the head of the archive, so a dump cut short
-    # in its data still lists fine; reading every data block (into a discarded script) does not.
-    full = _run([_tool("pg_restore"), "--file=/dev/null", str(path)], 3600)
-    if full.returncode != 0:
-        raise SnapshotError(f"pg_restore could not read {path.name} whole: {full.stderr.strip()[:500]}")
-    return [line for line in result.stdout.splitlines() if line and not line.startswith(";")]
+    toc = [line for line in result.stdout.splitlines() if line and not line.startswith(";")]
+    counts: dict[str, int] = {}
+    table: str | None = None
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen([_tool("pg_restore"), "--data-only", "--file=-", str(path)],  # noqa: S603
+                                stdout=subprocess.PIPE, stderr=errors)
+        assert proc.stdout is not None
+        try:
+            for line in proc.stdout:
+                if table is not None:
+                    if line == b"\\.\n":
+                        table = None
+                    else:
+                        counts[table] += 1
+                elif line.startswith(b"COPY "):
+                    match = _COPY.match(line)
+                    if match is None:
+                        raise SnapshotError(f"unreadable COPY line in {path.name}")
+                    schema, name = _ident(match.group(1)), _ident(match.group(2))
+                    table = name if schema == "public" else f"{schema}.{name}"
+                    counts[table] = 0
+            code = proc.wait(timeout=3600)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+        if code != 0 or table is not None:
+            errors.seek(0)
+            message = errors.read().decode(errors="replace").strip()[:500] or "a COPY block is not closed"
+            raise SnapshotError(f"pg_restore could not read {path.name} whole: {message}")
+    return toc, counts
+
+
+def verify_custom_dump(path: Path) -> list[str]:
+    """The archive's table-of-contents lines; raises if pg_restore cannot read it whole."""
+    return read_custom_dump(path)[0]
 
 
 def _dump_piped(args: list[str], env: dict[str, str], partial: Path, rate: int) -> None:
@@ -139,6 +185,11 @@ def dump_postgres(url: str, destination: Path, *, snapshot: str | None = None, c
 
     ``rate``: most bytes/s read from pg_dump (``BINDERY_BACKUP_RATE_LIMIT``); 0: unlimited.
     """
+    _dump(url, destination, snapshot=snapshot, compress=compress, rate=rate)
+    return destination
+
+
+def _dump(url: str, destination: Path, *, snapshot: str | None, compress: bool, rate: int) -> dict[str, int]:
     if destination.exists():
         raise SnapshotError(f"destination {destination} already exists")
     check_client_matches_server(url)
@@ -161,14 +212,14 @@ def dump_postgres(url: str, destination: Path, *, snapshot: str | None = None, c
                 result = _run([*args, f"--dbname={dsn}"], TIMEOUT_S, env)
                 if result.returncode != 0:
                     raise SnapshotError(f"pg_dump exited {result.returncode}: {result.stderr.strip()[:500]}")
-        verify_custom_dump(partial)
+        _toc, counts = read_custom_dump(partial)
         with open(partial, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(partial, destination)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-    return destination
+    return counts
 
 
 def table_row_counts(cursor: Any) -> dict[str, int]:
@@ -186,27 +237,12 @@ def table_row_counts(cursor: Any) -> dict[str, int]:
 
 
 def dump_postgres_counted(url: str, destination: Path, *, rate: int = 0) -> dict[str, int]:
-    """Dump ``url`` and return per-table row counts taken in the very snapshot pg_dump copies.
+    """Dump ``url`` and return per-table row counts of exactly what was dumped.
 
-    A read-only REPEATABLE READ transaction exports its snapshot, counts every table in it and
-    stays open while ``pg_dump --snapshot`` dumps exactly that state, so the counts in the
-    manifest match the dump even while writers run.
+    pg_dump copies one snapshot of the database; the rows are counted in the dump itself, on
+    the backup site (:func:`read_custom_dump`, which reads the archive whole anyway to verify
+    it), so the counts match the dump even while writers run and the server is not asked for a
+    second full scan of every table. The repository compresses with zstd; gzip inside pg_dump
+    would cost CPU for nothing.
     """
-    import psycopg
-
-    try:
-        with psycopg.connect(url, connect_timeout=30) as conn:
-            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-            conn.read_only = True
-            with conn.cursor() as cursor:
-                cursor.execute("SELECT pg_export_snapshot()")
-                row = cursor.fetchone()
-                assert row is not None
-                snapshot = str(row[0])
-                counts = table_row_counts(cursor)
-                # The repository compresses with zstd; gzip inside pg_dump would cost CPU for nothing.
-                dump_postgres(url, destination, snapshot=snapshot, compress=False, rate=rate)
-            conn.rollback()
-    except psycopg.Error as exc:
-        raise SnapshotError(f"cannot read the database: {str(exc).strip()[:300]}") from None
-    return counts
+    return _dump(url, destination, snapshot=None, compress=False, rate=rate)

@@ -301,9 +301,12 @@ def verify_backup(target: Target, ring: Keyring, manifest: Manifest, *, work_dir
                     result.problems += _compare_counts(manifest.row_counts, counts)
             else:
                 try:
-                    pg_snapshot.verify_custom_dump(out)
+                    _toc, counts = pg_snapshot.read_custom_dump(out)
                 except SnapshotError as exc:
                     result.problems.append(str(exc))
+                else:
+                    result.row_counts = counts
+                    result.problems += _compare_counts(manifest.row_counts, counts)
     result.ok = not result.problems
     result.seconds = (_now() - started).total_seconds()
     return result
