@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -172,6 +173,20 @@ def _start_host_web(cpus: set[int]) -> tuple[subprocess.Popen[bytes], str, Path]
     raise SystemExit("bindery web did not come up")
 
 
+def _group_cpu_seconds(pgid: int) -> float:
+    """CPU seconds (user + system) used so far by the live processes of process group ``pgid``."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # fields after "pid (comm)": state ppid pgrp ... utime(12) stime(13)
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     import signal
 
@@ -262,6 +277,7 @@ def child(engine: str, mb: int, seconds: float, rate_limit: int) -> None:
     command = [sys.executable, "-m", "bindery", "backup", "run", "--database", f"host-{host}"]
     rate_env = {**site_env, "BINDERY_BACKUP_RATE_LIMIT": str(rate_limit)}
     busy: dict[str, tuple[float, int, float]] = {}
+    cpu: dict[str, tuple[float, float]] = {}  # (host's web server, backup site) CPU seconds per phase
     quiets: list[float] = []
     try:
         # Quiet phases between the busy ones: each busy phase is compared with its neighbours,
@@ -270,7 +286,12 @@ def child(engine: str, mb: int, seconds: float, rate_limit: int) -> None:
         for key, background, env in (("remote", [*_pin(site_cpus), *command], site_env),
                                      ("limited", [*_pin(site_cpus), *command], rate_env),
                                      ("same", [*_pin(None), *command], dict(os.environ))):
+            host_cpu = _group_cpu_seconds(web.pid) if web is not None else 0.0
+            site_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
             busy[key] = _orders_per_second(tenant, seconds, key, background, env)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu[key] = ((_group_cpu_seconds(web.pid) - host_cpu) if web is not None else 0.0,
+                        after.ru_utime + after.ru_stime - site_cpu.ru_utime - site_cpu.ru_stime)
             quiets.append(_orders_per_second(tenant, seconds, f"quiet-{len(quiets)}", None)[0])
     finally:
         if web is not None:
@@ -303,6 +324,10 @@ def child(engine: str, mb: int, seconds: float, rate_limit: int) -> None:
         baseline_ops = (quiets[i] + quiets[i + 1]) / 2
         print(f"  {label:23}: {ops:8.1f} orders/s  ratio {ops / baseline_ops:5.2f}  ({runs} backups, "
               f"{per:.1f} s each)  {notes[key]}")
+        host_cpu, site_cpu = cpu[key]
+        if runs:
+            print(f"  {'':23}  CPU per backup: site {site_cpu / runs:5.2f} s"
+                  + (f", host's bindery web {host_cpu / runs:5.2f} s" if web is not None and key != "same" else ""))
     print("  goal: ratio >= 0.9")
 
 
