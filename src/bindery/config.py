@@ -127,7 +127,10 @@ VARIABLES: tuple[Variable, ...] = (
              "are refused unless an operator records an override. Empty: not checked (alerted)."),
     Variable("BINDERY_BACKUP_PRIORITY", "lowest",
              "CPU and I/O priority of the backup site's work: `lowest` (nice 19, idle I/O class, also for "
-             "pg_dump) or `normal`."),
+             "pg_dump) or `normal`; on a host, the priority of the snapshot endpoint's copy step."),
+    Variable("BINDERY_BACKUP_RATE_LIMIT", "0 (unlimited)",
+             "Most MB per second the backup site reads from a database: a host's snapshot stream or pg_dump's "
+             "output (the server then waits on the network, as with Barman's `bandwidth_limit`)."),
 )
 _BY_NAME = {v.name: v for v in VARIABLES}
 
@@ -206,6 +209,7 @@ class Config:
     backup_snapshot_ca: str = ""
     backup_datacenter: str = ""
     backup_low_priority: bool = True
+    backup_rate_limit: int = 0  # MB/s the backup site reads from a database; 0: unlimited
 
     @property
     def tls_dir(self) -> Path:
@@ -580,6 +584,7 @@ def load(env: Mapping[str, str] | None = None, *, create: bool = True) -> Config
         backup_snapshot_ca=_backup_snapshot_ca(env),
         backup_datacenter=(_raw(env, "BINDERY_BACKUP_DATACENTER") or "").strip(),
         backup_low_priority=_backup_priority(env),
+        backup_rate_limit=_int(env, "BINDERY_BACKUP_RATE_LIMIT", 0, low=0, high=100_000),
     )
 
 

@@ -1,4 +1,5 @@
 import subprocess
+import time
 import uuid
 
 import pytest
@@ -101,3 +102,52 @@ def test_a_malformed_url_is_refused_without_echoing_it():
     with pytest.raises(SnapshotError) as exc, libpq_login("postgres://u:topsecret@[::1:5432/db x=1"):
         pass
     assert "topsecret" not in str(exc.value)
+
+
+def test_a_rate_limited_dump_is_read_through_a_pipe_no_faster_than_the_limit(scratch_db, tmp_path):
+    rate = 150_000  # bytes per second
+    started = time.monotonic()
+    dump = dump_postgres(scratch_db, tmp_path / "slow.dump", compress=False, rate=rate)
+    elapsed = time.monotonic() - started
+    size = dump.stat().st_size
+    assert size > 200_000
+    assert elapsed >= size / rate * 0.95, (size, elapsed)
+    assert not (tmp_path / "slow.dump.partial").exists()
+    # Written to a pipe (no data offsets), it still restores whole.
+    name = f"bk_{uuid.uuid4().hex[:10]}"
+    subprocess.run(["psql", "--no-psqlrc", "-q", "-c", f"CREATE DATABASE {name}", ADMIN], check=True, timeout=180)
+    try:
+        url = f"postgres://bindery_test@127.0.0.1:5432/{name}"
+        subprocess.run(["pg_restore", "--no-owner", "--exit-on-error", f"--dbname={url}", str(dump)], check=True,
+                       timeout=180, capture_output=True)
+        count = subprocess.run(["psql", "--no-psqlrc", "-Atc", "SELECT count(*), sum(id) FROM t", url], check=True,
+                               timeout=180, capture_output=True, text=True).stdout.strip()
+        assert count == f"5000|{5000 * 5001 // 2}"
+    finally:
+        subprocess.run(["psql", "--no-psqlrc", "-q", "-c", f"DROP DATABASE {name} WITH (FORCE)", ADMIN], check=True,
+                       timeout=180)
+
+
+def test_a_failed_rate_limited_dump_says_why_and_leaves_nothing(scratch_db, tmp_path):
+    # pg_dump itself fails (the version check passes): its message comes through the pipe's stderr file.
+    with pytest.raises(SnapshotError, match=r"pg_dump exited 1: .*snapshot"):
+        dump_postgres(scratch_db, tmp_path / "db.dump", snapshot="00000003-0000001B-1", rate=1_000_000)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_rows_are_counted_in_the_dump_on_the_site_as_the_server_would_count_them(scratch_db, tmp_path):
+    import psycopg
+
+    from bindery.backups.pg_snapshot import dump_postgres_counted, read_custom_dump, table_row_counts
+
+    with psycopg.connect(scratch_db, autocommit=True) as conn:
+        conn.execute("CREATE TABLE empty_t (id int)")
+        conn.execute('CREATE SCHEMA s2; CREATE TABLE s2."We""ird T" (v text)')
+        # A newline, a lone "\." and a backslash in data: COPY escapes them, one line per row.
+        conn.execute('INSERT INTO s2."We""ird T" VALUES (%s), (%s), (%s)', ["a\nb", "\\.", "x\\.y"])
+        with conn.cursor() as cursor:
+            server = table_row_counts(cursor)
+    assert server == {"t": 5000, "empty_t": 0, 's2.We"ird T': 3}
+    counts = dump_postgres_counted(scratch_db, tmp_path / "db.dump")
+    assert counts == server
+    assert read_custom_dump(tmp_path / "db.dump")[1] == server

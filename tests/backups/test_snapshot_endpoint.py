@@ -118,6 +118,27 @@ def test_snapshot_endpoint_over_tls(tmp_path: Path):
         assert not any((var / "snapshots").iterdir())  # the host's temporary copies are removed
         assert _events(plat) == []
 
+        # The host only copies: an exact Content-Length, no checksum (hashing is the site's work).
+        context = ssl.create_default_context(cafile=str(plat.cert))
+        with httpx.Client(verify=context, timeout=60) as client:
+            raw = client.get(url, headers={"Authorization": f"Bearer {token}"})
+        assert raw.status_code == 200
+        assert int(raw.headers["content-length"]) == len(raw.content) > 0
+        assert "x-bindery-snapshot-sha256" not in raw.headers
+        assert raw.content.startswith(b"SQLite format 3\0")
+        # The site reads no faster than its rate limit (the host then waits on the socket).
+        rate = 1_000_000
+        started = time.monotonic()
+        pull_snapshot(url, token, tmp_path / "slow.sqlite3", ca_file=str(plat.cert), rate=rate)
+        elapsed = time.monotonic() - started
+        size = (tmp_path / "slow.sqlite3").stat().st_size
+        assert size == len(raw.content)
+        assert elapsed >= size / rate * 0.95, (size, elapsed)
+        check = sqlite3.connect(tmp_path / "slow.sqlite3")
+        assert check.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        check.close()
+        assert not any((var / "snapshots").iterdir())
+
         # A wrong token: 401 and an event.
         with pytest.raises(SnapshotError, match="401"):
             pull_snapshot(url, "x" * 43, tmp_path / "bad.sqlite3", ca_file=str(plat.cert))

@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -86,21 +87,109 @@ def check_client_matches_server(url: str) -> int:
     return server_major
 
 
-def verify_custom_dump(path: Path) -> list[str]:
-    """The archive's table-of-contents lines; raises if pg_restore cannot read it whole."""
+_COPY = re.compile(rb'^COPY ((?:"(?:[^"]|"")*"|[^\s."]+))\.((?:"(?:[^"]|"")*"|[^\s."(]+))')
+
+
+def _ident(raw: bytes) -> str:
+    text = raw.decode()
+    return text[1:-1].replace('""', '"') if text.startswith('"') else text
+
+
+def read_custom_dump(path: Path) -> tuple[list[str], dict[str, int]]:
+    """The archive's table-of-contents lines and its per-table row counts, read on this machine.
+
+    ``pg_restore --list`` reads only the table of contents at the head of the archive, so a
+    dump cut short in its data still lists fine; the data is then read whole as the restore
+    script's ``COPY`` blocks (one line per row: COPY's text format escapes newlines), and the
+    rows of each table counted — the same names as :func:`table_row_counts` gives a database.
+    Raises SnapshotError if pg_restore cannot read the archive whole.
+    """
     result = _run([_tool("pg_restore"), "--list", str(path)], 600)
     if result.returncode != 0:
         raise SnapshotError(f"pg_restore --list rejected {path.name}: {result.stderr.strip()[:500]}")
-    # --list reads only the table of contents at the head of the archive, so a dump cut short
-    # in its data still lists fine; reading every data block (into a discarded script) does not.
-    full = _run([_tool("pg_restore"), "--file=/dev/null", str(path)], 3600)
-    if full.returncode != 0:
-        raise SnapshotError(f"pg_restore could not read {path.name} whole: {full.stderr.strip()[:500]}")
-    return [line for line in result.stdout.splitlines() if line and not line.startswith(";")]
+    toc = [line for line in result.stdout.splitlines() if line and not line.startswith(";")]
+    counts: dict[str, int] = {}
+    table: str | None = None
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen([_tool("pg_restore"), "--data-only", "--file=-", str(path)],  # noqa: S603
+                                stdout=subprocess.PIPE, stderr=errors)
+        assert proc.stdout is not None
+        try:
+            for line in proc.stdout:
+                if table is not None:
+                    if line == b"\\.\n":
+                        table = None
+                    else:
+                        counts[table] += 1
+                elif line.startswith(b"COPY "):
+                    match = _COPY.match(line)
+                    if match is None:
+                        raise SnapshotError(f"unreadable COPY line in {path.name}")
+                    schema, name = _ident(match.group(1)), _ident(match.group(2))
+                    table = name if schema == "public" else f"{schema}.{name}"
+                    counts[table] = 0
+            code = proc.wait(timeout=3600)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+        if code != 0 or table is not None:
+            errors.seek(0)
+            message = errors.read().decode(errors="replace").strip()[:500] or "a COPY block is not closed"
+            raise SnapshotError(f"pg_restore could not read {path.name} whole: {message}")
+    return toc, counts
 
 
-def dump_postgres(url: str, destination: Path, *, snapshot: str | None = None, compress: bool = True) -> Path:
-    """Dump ``url`` into ``destination`` (custom format); ``snapshot`` is an exported snapshot to dump."""
+def verify_custom_dump(path: Path) -> list[str]:
+    """The archive's table-of-contents lines; raises if pg_restore cannot read it whole."""
+    return read_custom_dump(path)[0]
+
+
+def _dump_piped(args: list[str], env: dict[str, str], partial: Path, rate: int) -> None:
+    """Run pg_dump writing to its stdout and copy that into ``partial`` at most ``rate`` bytes/s.
+
+    When the site reads slower than pg_dump writes, pg_dump blocks on the full pipe and the
+    server's backend on its full socket: the server's share of the work is spread out. (A
+    custom-format archive written to a pipe has no data offsets; a plain, single-job
+    pg_restore reads it in order, as it reads any ``pg_dump -Fc > file``.)
+    """
+    from bindery.backups.throttle import RateLimit
+
+    limit = RateLimit(rate)
+    deadline = time.monotonic() + TIMEOUT_S
+    with tempfile.TemporaryFile() as errors, open(partial, "wb") as out:
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=errors, env=env)  # noqa: S603 - argument list
+        assert proc.stdout is not None
+        try:
+            while block := proc.stdout.read(1 << 20):
+                out.write(block)
+                limit.take(len(block))
+                if time.monotonic() > deadline:
+                    raise SnapshotError(f"pg_dump took longer than {TIMEOUT_S} s")
+            code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+        if code != 0:
+            errors.seek(0)
+            message = errors.read().decode(errors="replace").strip()[:500]
+            raise SnapshotError(f"pg_dump exited {code}: {message}")
+
+
+def dump_postgres(url: str, destination: Path, *, snapshot: str | None = None, compress: bool = True,
+                  rate: int = 0) -> Path:
+    """Dump ``url`` into ``destination`` (custom format); ``snapshot`` is an exported snapshot to dump.
+
+    ``rate``: most bytes/s read from pg_dump (``BINDERY_BACKUP_RATE_LIMIT``); 0: unlimited.
+    """
+    _dump(url, destination, snapshot=snapshot, compress=compress, rate=rate)
+    return destination
+
+
+def _dump(url: str, destination: Path, *, snapshot: str | None, compress: bool, rate: int) -> dict[str, int]:
     if destination.exists():
         raise SnapshotError(f"destination {destination} already exists")
     check_client_matches_server(url)
@@ -109,23 +198,28 @@ def dump_postgres(url: str, destination: Path, *, snapshot: str | None = None, c
     try:
         # Row-level security is forced on tenant tables; with no tenant scope set its policy shows
         # every row, but pg_dump refuses to run at all unless row security is left on.
-        args = [_tool("pg_dump"), "--format=custom", "--no-password", "--enable-row-security", f"--file={partial}"]
+        args = [_tool("pg_dump"), "--format=custom", "--no-password", "--enable-row-security"]
+        if not rate:
+            args.append(f"--file={partial}")
         if snapshot:
             args.append(f"--snapshot={snapshot}")
         if not compress:
             args.append("--compress=0")
         with libpq_login(url) as (dsn, env):
-            result = _run([*args, f"--dbname={dsn}"], TIMEOUT_S, env)
-        if result.returncode != 0:
-            raise SnapshotError(f"pg_dump exited {result.returncode}: {result.stderr.strip()[:500]}")
-        verify_custom_dump(partial)
+            if rate:
+                _dump_piped([*args, f"--dbname={dsn}"], env, partial, rate)
+            else:
+                result = _run([*args, f"--dbname={dsn}"], TIMEOUT_S, env)
+                if result.returncode != 0:
+                    raise SnapshotError(f"pg_dump exited {result.returncode}: {result.stderr.strip()[:500]}")
+        _toc, counts = read_custom_dump(partial)
         with open(partial, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(partial, destination)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-    return destination
+    return counts
 
 
 def table_row_counts(cursor: Any) -> dict[str, int]:
@@ -142,28 +236,13 @@ def table_row_counts(cursor: Any) -> dict[str, int]:
     return counts
 
 
-def dump_postgres_counted(url: str, destination: Path) -> dict[str, int]:
-    """Dump ``url`` and return per-table row counts taken in the very snapshot pg_dump copies.
+def dump_postgres_counted(url: str, destination: Path, *, rate: int = 0) -> dict[str, int]:
+    """Dump ``url`` and return per-table row counts of exactly what was dumped.
 
-    A read-only REPEATABLE READ transaction exports its snapshot, counts every table in it and
-    stays open while ``pg_dump --snapshot`` dumps exactly that state, so the counts in the
-    manifest match the dump even while writers run.
+    pg_dump copies one snapshot of the database; the rows are counted in the dump itself, on
+    the backup site (:func:`read_custom_dump`, which reads the archive whole anyway to verify
+    it), so the counts match the dump even while writers run and the server is not asked for a
+    second full scan of every table. The repository compresses with zstd; gzip inside pg_dump
+    would cost CPU for nothing.
     """
-    import psycopg
-
-    try:
-        with psycopg.connect(url, connect_timeout=30) as conn:
-            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-            conn.read_only = True
-            with conn.cursor() as cursor:
-                cursor.execute("SELECT pg_export_snapshot()")
-                row = cursor.fetchone()
-                assert row is not None
-                snapshot = str(row[0])
-                counts = table_row_counts(cursor)
-                # The repository compresses with zstd; gzip inside pg_dump would cost CPU for nothing.
-                dump_postgres(url, destination, snapshot=snapshot, compress=False)
-            conn.rollback()
-    except psycopg.Error as exc:
-        raise SnapshotError(f"cannot read the database: {str(exc).strip()[:300]}") from None
-    return counts
+    return _dump(url, destination, snapshot=None, compress=False, rate=rate)

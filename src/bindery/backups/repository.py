@@ -65,6 +65,7 @@ class Source:
     host: str = ""
     token: str = ""  # for a snapshot endpoint
     ca_file: str = ""  # pins the snapshot endpoint's certificate
+    rate: int = 0  # most bytes/s read from the database (snapshot stream or pg_dump); 0: unlimited
 
     def __repr__(self) -> str:  # never show a URL with its password
         return f"Source({self.database}, {self.engine})"
@@ -151,14 +152,14 @@ def _snapshot(source: Source, scratch: Path) -> tuple[Path, dict[str, int]]:
             from bindery.backups.snapshot_endpoint import pull_snapshot
 
             local = scratch / "pulled.sqlite3"
-            pull_snapshot(source.location, source.token, local, ca_file=source.ca_file)
+            pull_snapshot(source.location, source.token, local, ca_file=source.ca_file, rate=source.rate)
         snap = snapshot_sqlite(local, scratch / "snapshot.sqlite3")  # checks and counts it here
         if local != Path(source.location):
             local.unlink(missing_ok=True)
         return snap.path, snap.row_counts
     if source.engine == "postgresql":
         path = scratch / "snapshot.dump"
-        counts = pg_snapshot.dump_postgres_counted(source.location, path)
+        counts = pg_snapshot.dump_postgres_counted(source.location, path, rate=source.rate)
         return path, counts
     raise BackupError(f"unknown engine {source.engine!r}")
 
@@ -300,9 +301,12 @@ def verify_backup(target: Target, ring: Keyring, manifest: Manifest, *, work_dir
                     result.problems += _compare_counts(manifest.row_counts, counts)
             else:
                 try:
-                    pg_snapshot.verify_custom_dump(out)
+                    _toc, counts = pg_snapshot.read_custom_dump(out)
                 except SnapshotError as exc:
                     result.problems.append(str(exc))
+                else:
+                    result.row_counts = counts
+                    result.problems += _compare_counts(manifest.row_counts, counts)
     result.ok = not result.problems
     result.seconds = (_now() - started).total_seconds()
     return result

@@ -94,12 +94,12 @@ def site_from_config(config: Config) -> Site:
 
 
 def _source(database: str, url: str, host: str, *, snapshot_url: str = "", token: str = "",
-            ca_file: str = "") -> Source:
+            ca_file: str = "", rate: int = 0) -> Source:
     parsed = parse_database_url(database, url)
     if parsed.is_sqlite and snapshot_url and token:  # a SQLite host on another machine: its endpoint
-        return Source(database, parsed.engine, snapshot_url, host=host, token=token, ca_file=ca_file)
+        return Source(database, parsed.engine, snapshot_url, host=host, token=token, ca_file=ca_file, rate=rate)
     location = str(parsed.path) if parsed.is_sqlite else parsed.url
-    return Source(database, parsed.engine, location, host=host)
+    return Source(database, parsed.engine, location, host=host, rate=rate)
 
 
 def snapshot_url(host: object) -> str:
@@ -112,16 +112,18 @@ def site_sources(config: Config) -> list[Source]:
     """Every database in the directory: the control plane's and each (non-retired) host's."""
     from bindery.control.models import Host, HostState
 
-    sources = [_source("control", config.control_db.url, "")]
+    rate = config.backup_rate_limit * 1_000_000
+    sources = [_source("control", config.control_db.url, "", rate=rate)]
     seen = set()
     tokens = dict(config.backup_snapshot_tokens)
     for host in Host.objects.exclude(state=HostState.RETIRED).order_by("name"):
         url = config.host_db.url if host.name == settings.BINDERY_HOST_NAME else host.database_url()
         sources.append(_source(f"host-{host.name}", url, host.name, snapshot_url=snapshot_url(host),
-                               token=tokens.get(host.name, ""), ca_file=config.backup_snapshot_ca))
+                               token=tokens.get(host.name, ""), ca_file=config.backup_snapshot_ca, rate=rate))
         seen.add(host.name)
     if settings.BINDERY_HOST_NAME not in seen:
-        sources.append(_source(f"host-{settings.BINDERY_HOST_NAME}", config.host_db.url, settings.BINDERY_HOST_NAME))
+        sources.append(_source(f"host-{settings.BINDERY_HOST_NAME}", config.host_db.url, settings.BINDERY_HOST_NAME,
+                               rate=rate))
     return sources
 
 

@@ -5,6 +5,10 @@ one step under one read transaction, so a concurrent writer cannot make it resta
 The destination runs with synchronous=OFF (it is a scratch file until committed) and is
 written under a temporary name; only a complete, integrity-checked copy is renamed into place.
 Per-table row counts are captured from the snapshot itself for the manifest.
+
+A host serving its snapshot endpoint does only :func:`copy_online` (the one-step copy into a
+scratch file): the integrity check, the row counts and the flush to disk are the backup
+site's work, on its own machine (:func:`snapshot_sqlite` on the pulled file).
 """
 
 from __future__ import annotations
@@ -40,6 +44,29 @@ def _row_counts(conn: sqlite3.Connection) -> dict[str, int]:
     return counts
 
 
+def copy_online(source: Path, partial: Path) -> None:
+    """Copy ``source`` into the new file ``partial`` in one step under one read transaction.
+
+    ``pages=-1`` copies every page in a single ``sqlite3_backup_step``: a writer in WAL mode
+    keeps committing meanwhile (to the WAL, which this reader's snapshot does not see) and can
+    neither block the copy nor make it restart, unlike a stepped copy, which restarts whenever
+    another connection writes. The destination is a scratch file: ``synchronous=OFF`` (no
+    flushes that would stall the host's commits on a shared disk) and ``journal_mode=DELETE``
+    so it is one self-contained file. Raises sqlite3.Error.
+    """
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    try:
+        dst = sqlite3.connect(partial)
+        try:
+            dst.execute("PRAGMA synchronous=OFF")
+            src.backup(dst, pages=-1)
+            dst.execute("PRAGMA journal_mode=DELETE")
+        finally:
+            dst.close()
+    finally:
+        src.close()
+
+
 def snapshot_sqlite(source: Path, destination: Path) -> SqliteSnapshot:
     """Copy `source` into `destination` consistently while it stays online."""
     if not source.is_file():
@@ -49,21 +76,15 @@ def snapshot_sqlite(source: Path, destination: Path) -> SqliteSnapshot:
     partial = destination.with_name(destination.name + ".partial")
     partial.unlink(missing_ok=True)
     try:
-        src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+        copy_online(source, partial)
+        dst = sqlite3.connect(partial)
         try:
-            dst = sqlite3.connect(partial)
-            try:
-                dst.execute("PRAGMA synchronous=OFF")
-                src.backup(dst, pages=-1)
-                dst.execute("PRAGMA journal_mode=DELETE")
-                check = dst.execute("PRAGMA integrity_check").fetchall()
-                if check != [("ok",)]:
-                    raise SnapshotError(f"snapshot failed integrity_check: {check[:5]!r}")
-                counts = _row_counts(dst)
-            finally:
-                dst.close()
+            check = dst.execute("PRAGMA integrity_check").fetchall()
+            if check != [("ok",)]:
+                raise SnapshotError(f"snapshot failed integrity_check: {check[:5]!r}")
+            counts = _row_counts(dst)
         finally:
-            src.close()
+            dst.close()
         with open(partial, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(partial, destination)
