@@ -293,9 +293,13 @@ def cmd_operators_create(config: Config, args: argparse.Namespace) -> int:
     if args.action == "reset-mfa":
         return _reset_operator_mfa(args.email)
 
-    from bindery.accounts.actions import do_create_operator, generate_password
+    from bindery.accounts.actions import MemberActionError, clean_email, do_create_operator, generate_password
     from bindery.accounts.models import Operator
 
+    try:
+        args.email = clean_email(args.email)
+    except MemberActionError as exc:
+        raise CommandFailed(str(exc)) from None
     if Operator.objects.filter(email__iexact=args.email).exists():
         raise CommandFailed(f"an operator with e-mail {args.email} already exists")
     password = generate_password()
@@ -311,9 +315,14 @@ def cmd_operators_create(config: Config, args: argparse.Namespace) -> int:
 def _reset_operator_mfa(email: str) -> int:
     """Remove a lost authenticator: the operator enrols a new one at the next sign-in."""
     from bindery.accounts import mfa
+    from bindery.accounts.actions import MemberActionError, clean_email
     from bindery.accounts.models import Operator
 
-    operator = Operator.objects.filter(email__iexact=email.strip()).first()
+    try:
+        email = clean_email(email)
+    except MemberActionError as exc:
+        raise CommandFailed(str(exc)) from None
+    operator = Operator.objects.filter(email__iexact=email).first()
     if operator is None:
         raise CommandFailed(f"no operator with e-mail {email}")
     removed = mfa.disable(operator)
@@ -330,7 +339,7 @@ def cmd_users(config: Config, args: argparse.Namespace) -> int:
     from bindery.accounts import links, mfa
     from bindery.accounts.actions import MemberActionError
     from bindery.accounts.activity import EventKind, record_event
-    from bindery.accounts.models import User
+    from bindery.accounts.models import User, by_email, email_is
     from bindery.control.models import LocalTenant
 
     tenant = LocalTenant.objects.filter(slug=args.tenant.strip().lower()).first()
@@ -344,10 +353,10 @@ def cmd_users(config: Config, args: argparse.Namespace) -> int:
         _out(f"Invitation sent to {args.email} ({args.role}); it works once, for 7 days.")
         return 0
     if args.action == "list":
-        for member in User.objects.for_tenant(tenant).filter(is_active=True).order_by("email"):
+        for member in by_email(User.objects.for_tenant(tenant).filter(is_active=True)):
             _out(f"{member.email:40} {member.role:9} mfa={'on' if mfa.has_mfa(member) else 'off'}")
         return 0
-    user = User.objects.for_tenant(tenant).filter(email__iexact=args.email.strip()).first()
+    user = User.objects.for_tenant(tenant).filter(email_is(tenant, args.email)).first()
     if user is None:
         raise CommandFailed(f"no member {args.email} in {tenant.slug}")
     if mfa.disable(user):

@@ -26,8 +26,8 @@ def two_users(tenant: LocalTenant, other_tenant: LocalTenant) -> tuple[User, Use
     "query",
     [
         lambda: list(User.objects.all()),
-        lambda: User.objects.filter(email__contains="a").first(),
-        lambda: User.objects.get(email="a@acme.example"),
+        lambda: User.objects.filter(role__contains="a").first(),  # e-mails are encrypted: no SQL match on them
+        lambda: User.objects.get(role="admin"),
         lambda: User.objects.count(),
         lambda: User.objects.exists(),
         lambda: User.objects.filter(role="admin").update(role="viewer"),
@@ -50,9 +50,9 @@ def test_scoped_queries_see_only_their_tenant(two_users: tuple[User, User], tena
     mine, theirs = two_users
     assert list(User.objects.for_tenant(tenant)) == [mine]
     assert not User.objects.for_tenant(tenant).filter(pk=theirs.pk).exists()
-    assert User.objects.for_tenant(tenant).update(name="renamed") == 1
+    assert User.objects.for_tenant(tenant).update(role="viewer") == 1
     theirs.refresh_from_db()
-    assert theirs.name == ""
+    assert theirs.role == "admin"
     assert User.objects.for_tenant(tenant.pk).count() == 1  # a bare id works too
     assert User.objects.for_tenant(None).count() == 0  # no tenant resolved means nothing
 

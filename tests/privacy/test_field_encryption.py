@@ -194,10 +194,31 @@ SEED = textwrap.dedent("""
         created_on_channel=dt.datetime.now(dt.UTC), customer=who, billing_address=where,
         delivery_address=where, notes="Ring Ottavia twice"), actor="test")
     do_add_shipment(result.order, carrier="BRT", tracking_number="OQ-TRACK-5150", actor="test")
+    # A member: created, a wrong and a right password (the brute-force guard records both), an
+    # invitation and a password reset (one-time links, account events).
+    from django.contrib.auth import authenticate
+    from django.contrib.auth.signals import user_logged_in
+    from django.test import RequestFactory
+    from bindery.accounts.actions import do_create_user
+    from bindery.accounts.links import do_invite, do_request_password_reset
+    from bindery.accounts.models import Role
+    member = do_create_user(tenant, "Fiammetta.Gualtieri@example.com", "correct horse battery staple 9",
+                            role=Role.OWNER, name="Fiammetta Gualtieri", actor="test")
+    request = RequestFactory().post("/login/", REMOTE_ADDR="198.51.100.7")
+    assert authenticate(request, tenant_slug="rawscan", email="fiammetta.gualtieri@example.com",
+                        password="wrong") is None
+    user = authenticate(request, tenant_slug="rawscan", email="FIAMMETTA.GUALTIERI@example.com",
+                        password="correct horse battery staple 9")
+    assert user == member, user
+    user_logged_in.send(sender=type(user), request=request, user=user)
+    do_invite(tenant, "Ilario.Benvenuti@example.com", Role.VIEWER, actor=member)
+    do_request_password_reset("rawscan", "fiammetta.gualtieri@example.com")
     print("seeded", result.order.pk)
 """)
 RAW_VALUES = ("Quintavalle", "ottavia.quintavalle@example.com", "+39 347 9988776", "QNTTTV75B52H501Z",
-              "Vicolo Stretto 9", "Montepulciano", "Ring Ottavia twice", "OQ-TRACK-5150")
+              "Vicolo Stretto 9", "Montepulciano", "Ring Ottavia twice", "OQ-TRACK-5150",
+              # the member's and the invited person's contact data
+              "fiammetta.gualtieri@example.com", "Gualtieri", "ilario.benvenuti@example.com")
 
 
 @pytest.mark.django_db(databases="__all__", transaction=True)
@@ -215,6 +236,10 @@ def test_raw_database_holds_no_personal_value_in_clear(tmp_path: Path) -> None:
             found = _scan_postgres(host_url, RAW_VALUES)
             assert found == []
             assert _scan_postgres(host_url, ("E1:",))  # the rows are there, encrypted
+            with psycopg.connect(host_url) as conn:
+                counts = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # noqa: S608
+                          for t in ("accounts_user", "accounts_onetimelink", "security_knownsource")}
+            assert counts == {"accounts_user": 1, "accounts_onetimelink": 2, "security_knownsource": 1}
         else:
             files = [p for p in (plat.var_dir).rglob("*") if p.is_file() and p.suffix != ".log"
                      and ("sqlite" in p.name or p.name.endswith(("-wal", "-journal")))]
@@ -226,6 +251,11 @@ def test_raw_database_holds_no_personal_value_in_clear(tmp_path: Path) -> None:
             hosts = [p for p in files if p.suffix in (".sqlite3", ".db") and _has_table(p, "sales_customer")]
             assert hosts
             assert sum(_count(p, "sales_customer") for p in hosts) == 1
+            # The member's rows are there too (and the guard's): the scan would have found them.
+            assert sum(_count(p, "accounts_user") for p in hosts) == 1
+            assert sum(_count(p, "accounts_onetimelink") for p in hosts) == 2
+            assert sum(_count(p, "security_knownsource") for p in hosts) == 1
+            assert sum(_count(p, "security_securityevent") for p in hosts) >= 1
 
 
 def _has_table(path: Path, table: str) -> bool:

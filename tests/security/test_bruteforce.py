@@ -20,7 +20,7 @@ from bindery.accounts.models import Role, User
 from bindery.control.actions import do_create_tenant
 from bindery.control.models import LocalTenant
 from bindery.security import bruteforce
-from bindery.security.bruteforce import PAIR_LIMIT, SOURCE_LIMIT, ban_length
+from bindery.security.bruteforce import PAIR_LIMIT, SOURCE_LIMIT, ban_length, tenant_account
 from bindery.security.client_ip import resolve, source_key
 from bindery.security.models import Ban, BanScope, FailureCounter, SecurityEvent
 from tests.conftest import PASSWORD, HttpsClient
@@ -116,7 +116,7 @@ def test_rotating_inside_one_ipv6_64_counts_as_one_source(client: HttpsClient, o
     assert SecurityEvent.objects.filter(kind="refused").count() == len(statuses) - PAIR_LIMIT
     entry = Ban.objects.get()
     assert (entry.scope, entry.source, entry.account) == (BanScope.ACCOUNT_SOURCE, "2001:db8:1:2::/64",
-                                                          "acme:owner@acme.example")
+                                                          tenant_account("acme", "owner@acme.example"))
     assert sign_in(client, "2001:db8:1:3::1", password=PASSWORD).status_code == 302  # another /64
 
 

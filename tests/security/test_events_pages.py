@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from bindery.accounts.models import Role
 from bindery.control.models import LocalTenant
-from bindery.security.bruteforce import record_event
+from bindery.security.bruteforce import record_event, tenant_account
 from bindery.security.events import event_filter, events_per_hour, hourly_chart
 from bindery.security.models import IpRule, SecurityEvent
 from tests.api.sales_api import make_token
@@ -22,12 +22,13 @@ pytestmark = pytest.mark.django_db(databases="__all__")
 
 def _events(tenant: LocalTenant, other_tenant: LocalTenant) -> None:
     now = timezone.now()
-    record_event("sign_in_failed", ip="198.51.100.1", account="acme:owner@acme.example")
-    record_event("sign_in_failed", ip="198.51.100.2", account="acme:owner@acme.example")
+    record_event("sign_in_failed", ip="198.51.100.1", account=tenant_account("acme", "owner@acme.example"))
+    record_event("sign_in_failed", ip="198.51.100.2", account=tenant_account("acme", "owner@acme.example"))
     record_event("ip_refused", ip="203.0.113.9", tenant_id=tenant.pk, scope="tenant")
-    record_event("sign_in_failed", ip="198.51.100.1", account="globex:ceo@globex.example")
+    record_event("sign_in_failed", ip="198.51.100.1", account=tenant_account("globex", "ceo@globex.example"))
     record_event("banned", ip="192.0.2.1", scope="source")  # host-wide: operators only
-    old = SecurityEvent.objects.create(kind="banned", ip="192.0.2.2", account="acme:old@acme.example")
+    old = SecurityEvent.objects.create(kind="banned", ip="192.0.2.2",
+                                       account=tenant_account("acme", "old@acme.example"))
     SecurityEvent.objects.filter(pk=old.pk).update(created_at=now - dt.timedelta(hours=3, minutes=1))
 
 
@@ -54,7 +55,7 @@ def test_the_api_lists_only_the_workspace_events_with_filters(client: HttpsClien
     assert [e["ip"] for e in client.get("/api/v1/security/events?ip=198.51.100.1", headers=headers)
             .json()["items"]] == ["198.51.100.1"]
     assert len(client.get("/api/v1/security/events?kind=ip_refused", headers=headers).json()["items"]) == 1
-    assert len(client.get("/api/v1/security/events?account=OWNER@acme", headers=headers).json()["items"]) == 2
+    assert len(client.get("/api/v1/security/events?account=OWNER@acme.example", headers=headers).json()["items"]) == 2
     assert len(client.get("/api/v1/security/events?hours=2", headers=headers).json()["items"]) == 3
     per_hour = client.get("/api/v1/security/events/per-hour?hours=4", headers=headers).json()
     assert per_hour["total"] == 4
@@ -137,7 +138,8 @@ def test_the_ops_page_and_api_filter_every_tenant(ops_client: HttpsClient, tenan
     assert page.status_code == 200
     body = page.content.decode()
     assert "<svg" in body
-    assert "ceo@globex" in body
+    assert tenant_account("globex", "ceo@globex.example") in body  # the account's pseudonym ...
+    assert "ceo@globex" not in body  # ... never its address
     assert "198.51.100.2" not in body
     data = ops_client.get("/ops/api/security/events?tenant=acme&hours=24").json()
     assert {e["ip"] for e in data["events"]} == {"192.0.2.2", "198.51.100.1", "198.51.100.2", "203.0.113.9"}

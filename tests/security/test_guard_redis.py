@@ -12,7 +12,7 @@ import redis
 
 from bindery.accounts.models import User
 from bindery.security import bruteforce, guard_redis
-from bindery.security.bruteforce import SOURCE_LIMIT
+from bindery.security.bruteforce import SOURCE_LIMIT, tenant_account
 from bindery.security.models import Ban, BanScope, FailureCounter
 from tests.conftest import PASSWORD, HttpsClient
 from tests.security.conftest import REDIS_URL, guard_backend
@@ -20,6 +20,7 @@ from tests.security.test_bruteforce import WRONG, HashCounter, sign_in
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 DOWN = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+OWNER = tenant_account("acme", "owner@acme.example")  # how the guard names the owner's account
 
 
 @pytest.fixture
@@ -74,7 +75,7 @@ def test_a_counter_starts_a_new_window_when_the_old_one_expired(on_redis: str) -
 def test_a_ban_and_its_lift_are_mirrored(on_redis: str, client: HttpsClient, owner: User,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     entry = bruteforce.ban(BanScope.ACCOUNT_SOURCE, "198.51.100.70", "acme:owner@acme.example", reason="test")
-    assert f"{on_redis}ban:acme:owner@acme.example|198.51.100.70" in keys(on_redis)
+    assert f"{on_redis}ban:{OWNER}|198.51.100.70" in keys(on_redis)
     hashes = HashCounter(monkeypatch)
     assert sign_in(client, "198.51.100.70", password=PASSWORD).status_code == 400  # refused before hashing
     assert hashes.calls == 0
@@ -103,11 +104,11 @@ def test_bans_made_while_redis_was_down_are_mirrored_when_it_answers(settings: A
     with guard_backend(settings, "redis") as prefix:
         settings.BINDERY_REDIS_URL = DOWN
         bruteforce.ban(BanScope.ACCOUNT_SOURCE, "198.51.100.90", "acme:owner@acme.example", reason="test")
-        assert bruteforce.is_banned("198.51.100.90", "acme:owner@acme.example")  # from the database meanwhile
+        assert bruteforce.is_banned("198.51.100.90", OWNER)  # from the database meanwhile
         settings.BINDERY_REDIS_URL = REDIS_URL  # Redis answers again: the next call re-mirrors every ban
         hashes = HashCounter(monkeypatch)
         assert sign_in(client, "198.51.100.90", password=PASSWORD).status_code == 400
         assert hashes.calls == 0
-        assert f"{prefix}ban:acme:owner@acme.example|198.51.100.90" in keys(prefix)
+        assert f"{prefix}ban:{OWNER}|198.51.100.90" in keys(prefix)
         assert sign_in(client, "198.51.100.91", password=WRONG).status_code == 400  # counted in Redis again
-        assert f"{prefix}n:pair:acme:owner@acme.example|198.51.100.91" in keys(prefix)
+        assert f"{prefix}n:pair:{OWNER}|198.51.100.91" in keys(prefix)

@@ -71,15 +71,15 @@ def test_promote_then_render(capsys: pytest.CaptureFixture[str], tmp_path: Path)
 
 
 def test_security_events_filters_and_counts_per_hour(capsys: pytest.CaptureFixture[str], tenant: LocalTenant) -> None:
-    from bindery.security.bruteforce import record_event
+    from bindery.security.bruteforce import record_event, tenant_account
 
-    record_event("sign_in_failed", ip="198.51.100.1", account="acme:owner@acme.example")
-    record_event("sign_in_failed", ip="198.51.100.2", account="globex:ceo@globex.example")
+    record_event("sign_in_failed", ip="198.51.100.1", account=tenant_account("acme", "owner@acme.example"))
+    record_event("sign_in_failed", ip="198.51.100.2", account=tenant_account("globex", "ceo@globex.example"))
     assert bindery("security", "events", "--tenant", "acme") == 0
     out = capsys.readouterr().out
     assert "198.51.100.1" in out
     assert "198.51.100.2" not in out
-    assert bindery("security", "events", "--account", "ceo@", "--per-hour", "--hours", "3") == 0
+    assert bindery("security", "events", "--account", "globex:CEO@globex.example", "--per-hour", "--hours", "3") == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 3
     assert lines[-1].split()[2] == "1"

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.utils.functional import SimpleLazyObject, empty
 
-from bindery.accounts.models import User
+from bindery.accounts.models import User, by_email
 from bindery.control.models import LocalTenant
 
 
@@ -31,10 +31,10 @@ def access_member_by_id(tenant: LocalTenant, member_id: Any, *, for_write: bool)
 
 
 def list_members(tenant: LocalTenant, *, include_removed: bool = False) -> list[User]:
-    queryset = User.objects.for_tenant(tenant).order_by("email")
+    queryset = User.objects.for_tenant(tenant).order_by("pk")
     if not include_removed:
         queryset = queryset.filter(is_active=True)
-    return list(queryset[:1000])
+    return by_email(queryset[:1000])
 
 
 def unwrap_user(user: Any) -> Any:

@@ -8,6 +8,8 @@ from enum import StrEnum
 from typing import Any
 
 from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 
 from bindery.accounts.activity import EventKind, record_event
@@ -23,6 +25,33 @@ def generate_password() -> str:
     return secrets.token_urlsafe(15)
 
 
+MAX_EMAIL = 254
+
+
+def clean_email(email: Any) -> str:
+    """Return the address stripped, or raise MemberActionError saying what is wrong with it.
+
+    Checked before anything is stored or looked up: a NUL or a lone surrogate could not be
+    encrypted or indexed (and PostgreSQL text cannot hold a NUL), so they get a clear refusal.
+    """
+    text = str(email).strip()
+    if not text:
+        raise MemberActionError(MemberError.INVALID_EMAIL, "an e-mail address is required")
+    if len(text) > MAX_EMAIL:
+        raise MemberActionError(MemberError.INVALID_EMAIL, f"an e-mail address is at most {MAX_EMAIL} characters")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise MemberActionError(MemberError.INVALID_EMAIL, "the e-mail address is not valid text") from None
+    if "\x00" in text:
+        raise MemberActionError(MemberError.INVALID_EMAIL, "the e-mail address holds a NUL character")
+    try:
+        validate_email(text)
+    except ValidationError:
+        raise MemberActionError(MemberError.INVALID_EMAIL, "enter a valid e-mail address") from None
+    return text
+
+
 def do_create_user(
     tenant: LocalTenant,
     email: str,
@@ -34,7 +63,7 @@ def do_create_user(
     actor: Any,
 ) -> User:
     with transaction.atomic(using=HOST):
-        user = User(tenant=tenant, email=email.strip(), name=name, role=role,
+        user = User(tenant=tenant, email=clean_email(email), name=name, role=role,
                     must_change_password=must_change_password)
         validate_password(password, user)
         user.set_password(password)
@@ -55,7 +84,7 @@ def do_set_password(user: User, password: str, *, actor: Any) -> None:
 
 
 def do_create_operator(email: str, password: str, *, name: str = "", actor: Any) -> Operator:
-    operator = Operator(email=email.strip().lower(), name=name)
+    operator = Operator(email=clean_email(email).lower(), name=name)
     validate_password(password, operator)  # type: ignore[arg-type]  # any AbstractBaseUser works
     operator.set_password(password)
     with transaction.atomic(using=CONTROL):
@@ -75,6 +104,7 @@ class MemberError(StrEnum):
     UNKNOWN_ROLE = "unknown_role"
     INACTIVE = "inactive"
     ALREADY_MEMBER = "already_member"
+    INVALID_EMAIL = "invalid_email"
 
 
 class MemberActionError(ValueError):

@@ -15,7 +15,7 @@ from typing import Any
 from django.contrib.auth.hashers import check_password, make_password
 from django.http import HttpRequest
 
-from bindery.accounts.models import Operator, User
+from bindery.accounts.models import Operator, User, email_is
 from bindery.control.models import LocalTenant
 
 
@@ -46,7 +46,7 @@ class TenantUserBackend:
     ) -> User | None:
         tenant = LocalTenant.objects.filter(slug=tenant_slug.strip().lower()).first()
         user = (
-            User.objects.for_tenant(tenant).filter(email__iexact=email.strip()).first()
+            User.objects.for_tenant(tenant).filter(email_is(tenant, email)).first()
             if tenant
             else None
         )

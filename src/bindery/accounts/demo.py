@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bindery.accounts.actions import do_create_user, generate_password
-from bindery.accounts.models import Role, User
+from bindery.accounts.models import Role, User, email_is
 from bindery.control.actions import do_create_tenant
 from bindery.control.models import LocalTenant, Plan
 
@@ -26,7 +26,7 @@ def ensure_demo_account() -> DemoAccount:
     if tenant is None:
         do_create_tenant(DEMO_TENANT, "Demo shop", plan=Plan.DEMO, actor="system:demo")
         tenant = LocalTenant.objects.get(slug=DEMO_TENANT)
-    if User.objects.for_tenant(tenant).filter(email__iexact=DEMO_EMAIL).exists():
+    if User.objects.for_tenant(tenant).filter(email_is(tenant, DEMO_EMAIL)).exists():
         return DemoAccount(DEMO_TENANT, DEMO_EMAIL, None)
     password = generate_password()
     do_create_user(tenant, DEMO_EMAIL, password, role=Role.OWNER, name="Demo owner",

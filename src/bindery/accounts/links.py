@@ -22,9 +22,9 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from bindery.accounts import sessions
-from bindery.accounts.actions import MemberActionError, MemberError
+from bindery.accounts.actions import MemberActionError, MemberError, clean_email
 from bindery.accounts.activity import EventKind, record_event
-from bindery.accounts.models import LinkPurpose, OneTimeLink, Role, User
+from bindery.accounts.models import LinkPurpose, OneTimeLink, Role, User, email_is
 from bindery.control.actors import actor_label
 from bindery.control.models import LocalTenant
 from bindery.control.routers import HOST
@@ -74,20 +74,20 @@ def find_link(token: str, purpose: LinkPurpose) -> OneTimeLink:
 def do_invite(tenant: LocalTenant, email: str, role: Role | str, *, actor: Any,
               request: HttpRequest | None = None) -> OneTimeLink:
     """Invite ``email`` to join with ``role``; an earlier open invitation for it is revoked."""
-    email = email.strip()
+    email = clean_email(email)
     try:
         new_role = Role(role)
     except ValueError:
         raise MemberActionError(MemberError.UNKNOWN_ROLE, f"unknown role {role!r}") from None
     if new_role == Role.OWNER and getattr(actor, "role", Role.ADMIN) != Role.OWNER:
         raise MemberActionError(MemberError.OWNERS_ONLY, "only an owner can invite an owner")
-    if User.objects.for_tenant(tenant).filter(email__iexact=email, is_active=True).exists():
+    if User.objects.for_tenant(tenant).filter(email_is(tenant, email), is_active=True).exists():
         raise MemberActionError(MemberError.ALREADY_MEMBER, f"{email} is already a member")
     token = secrets.token_urlsafe(TOKEN_BYTES)
     now = timezone.now()
     with transaction.atomic(using=HOST):
         OneTimeLink.objects.for_tenant(tenant).filter(
-            purpose=LinkPurpose.INVITATION, email__iexact=email, used_at__isnull=True,
+            email_is(tenant, email), purpose=LinkPurpose.INVITATION, used_at__isnull=True,
             revoked_at__isnull=True).update(revoked_at=now)
         link = OneTimeLink.objects.create(
             tenant=tenant, purpose=LinkPurpose.INVITATION, email=email, role=new_role,
@@ -122,7 +122,8 @@ def do_accept_invitation(token: str, *, name: str, password: str, request: HttpR
     """Create (or bring back) the invited account; the link works once."""
     with transaction.atomic(using=HOST):
         link = _open_link(token, LinkPurpose.INVITATION, lock=True)
-        user = User.objects.for_tenant(link.tenant).select_for_update().filter(email__iexact=link.email).first()
+        user = User.objects.for_tenant(link.tenant).select_for_update().filter(
+            email_is(link.tenant, link.email)).first()
         if user is not None and user.is_active:
             raise LinkError("this account exists already; sign in instead")
         if user is None:
@@ -148,7 +149,7 @@ def do_accept_invitation(token: str, *, name: str, password: str, request: HttpR
 def do_request_password_reset(tenant_slug: str, email: str, *, request: HttpRequest | None = None) -> None:
     """E-mail a reset link if the account exists; say nothing either way (no account discovery)."""
     tenant = LocalTenant.objects.filter(slug=str(tenant_slug).strip().lower()[:63]).first()
-    user = (User.objects.for_tenant(tenant).filter(email__iexact=str(email).strip()[:254], is_active=True).first()
+    user = (User.objects.for_tenant(tenant).filter(email_is(tenant, str(email)[:254]), is_active=True).first()
             if tenant else None)
     if user is None:
         logger.info("password reset for an unknown account", extra={"event": "account.reset_unknown"})

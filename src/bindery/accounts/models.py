@@ -6,10 +6,18 @@ from typing import Any, ClassVar
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import models
-from django.db.models.functions import Lower
 
 from bindery.control.models import ControlModel
+from bindery.control.routers import HOST
 from bindery.control.tenancy import TenantManager, TenantOwnedModel, new_id
+from bindery.privacy.fields import (
+    NO_MATCH,
+    BlindIndexField,
+    EncryptedCharField,
+    EncryptedEmailField,
+    EncryptedLookupError,
+    blind_index,
+)
 
 
 class Role(models.TextChoices):
@@ -19,16 +27,40 @@ class Role(models.TextChoices):
     VIEWER = "viewer", "Viewer"
 
 
+def email_is(tenant: Any, email: str, *, using: str = HOST) -> models.Q:
+    """Match rows whose encrypted ``email`` equals ``email`` (case-insensitive), by its blind index.
+
+    A value that cannot be indexed (not text) matches nothing, like an unknown address.
+    """
+    if tenant is None:
+        return models.Q(email_index=NO_MATCH)
+    try:
+        value = blind_index(tenant, str(email)[:320], using=using)
+    except EncryptedLookupError:
+        value = ""
+    return models.Q(email_index=value or NO_MATCH)
+
+
+def by_email(rows: Any) -> list[Any]:
+    """Sort decrypted rows by e-mail (SQL cannot: the column holds ciphertext)."""
+    return sorted(rows, key=lambda row: (str(row.email).lower(), str(row.pk)))
+
+
 class UserManager(TenantManager):
     def get_by_natural_key(self, username: str) -> Any:  # pragma: no cover - not used for sign-in
         raise NotImplementedError("tenant users sign in with a tenant and an e-mail address")
 
 
 class User(TenantOwnedModel, AbstractBaseUser):
-    """A person working for one tenant. E-mail addresses are unique within a tenant."""
+    """A person working for one tenant. E-mail addresses are unique within a tenant.
 
-    email = models.EmailField(max_length=254)
-    name = models.CharField(max_length=200, blank=True)
+    The e-mail and name are encrypted at rest under the tenant's keys (bindery.privacy.fields);
+    sign-in, invitations and uniqueness go through the blind index ``email_index``.
+    """
+
+    email = EncryptedEmailField(max_length=254)
+    email_index = BlindIndexField(source="email")
+    name = EncryptedCharField(max_length=200, blank=True)
     role = models.CharField(max_length=20, choices=Role.choices, default=Role.VIEWER)
     is_active = models.BooleanField(default=True)
     must_change_password = models.BooleanField(default=False)
@@ -41,7 +73,8 @@ class User(TenantOwnedModel, AbstractBaseUser):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint("tenant", Lower("email"), name="accounts_user_tenant_email"),
+            models.UniqueConstraint(fields=["tenant", "email_index"], condition=~models.Q(email_index=""),
+                                    name="accounts_user_tenant_email"),
         ]
 
     def __str__(self) -> str:
@@ -102,7 +135,7 @@ class AccountEvent(TenantOwnedModel):
     kind = models.CharField(max_length=50)
     actor = models.CharField(max_length=100)
     user = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    email = models.CharField(max_length=254, blank=True, help_text="the account's e-mail at the time")
+    email = EncryptedCharField(max_length=254, blank=True, help_text="the account's e-mail at the time")
     ip = models.GenericIPAddressField(null=True, blank=True)
     detail = models.JSONField(default=dict, blank=True)
 
@@ -170,7 +203,8 @@ class OneTimeLink(TenantOwnedModel):
     """
 
     purpose = models.CharField(max_length=20, choices=LinkPurpose.choices)
-    email = models.EmailField(max_length=254)
+    email = EncryptedEmailField(max_length=254)
+    email_index = BlindIndexField(source="email")
     role = models.CharField(max_length=20, choices=Role.choices, blank=True)
     user = models.ForeignKey(User, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     token_hash = models.CharField(max_length=64, unique=True)
@@ -181,7 +215,7 @@ class OneTimeLink(TenantOwnedModel):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["tenant", "purpose", "email"])]
+        indexes = [models.Index(fields=["tenant", "purpose", "email_index"], name="accounts_link_email_index")]
 
     def __str__(self) -> str:
         return f"{self.purpose} {self.email}"
@@ -215,7 +249,7 @@ class SupportGrant(TenantOwnedModel):
     """
 
     operator_id = models.UUIDField()
-    operator_email = models.EmailField(max_length=254)
+    operator_email = EncryptedEmailField(max_length=254)
     reason = models.CharField(max_length=500)
     expires_at = models.DateTimeField()
     ended_at = models.DateTimeField(null=True, blank=True)

@@ -29,6 +29,13 @@ def _realm(account: User | Operator) -> str:
     return "operator" if isinstance(account, Operator) else "user"
 
 
+def _guard_account(account: User | Operator) -> str:
+    """The account name the brute-force guard records (a pseudonym, never the e-mail)."""
+    if isinstance(account, User):
+        return bruteforce.tenant_account(account.tenant.slug, account.email)
+    return bruteforce.operator_account(account.email)
+
+
 def begin(request: HttpRequest, account: User | Operator) -> None:
     """Remember who passed the password step; nothing is signed in yet."""
     request.session.cycle_key()  # a new key at each privilege step (no fixation)
@@ -82,7 +89,7 @@ def check_code(request: HttpRequest, account: User | Operator, code: str) -> mfa
     if method is not None:
         return method
     bruteforce.record_event(SecurityEventKind.SIGN_IN_FAILED, ip=bruteforce.client_ip(request),
-                            account=str(getattr(account, "email", "")), step="mfa")
+                            account=_guard_account(account), step="mfa")
     if bruteforce.hit(key) >= MAX_WRONG_CODES:
         cancel(request)
     return None

@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 
 from bindery.accounts import support
-from bindery.accounts.models import Operator, SupportGrant, User
+from bindery.accounts.models import Operator, SupportGrant, User, by_email
 from bindery.catalog.models import Product
 from bindery.control.models import LocalTenant
 from bindery.control.rls import tenant_scope
@@ -61,8 +61,7 @@ def support_grant(request: HttpRequest, grant_id: uuid.UUID) -> HttpResponse:
     tenant = grant.tenant
     with tenant_scope(tenant.pk):
         data = {
-            "members": list(User.objects.for_tenant(tenant).filter(is_active=True).order_by("email")
-                            .values("email", "role", "last_login")),
+            "members": by_email(User.objects.for_tenant(tenant).filter(is_active=True)),
             "runs": list(Run.objects.for_tenant(tenant).order_by("-queued_at")[:50]),
             "products": Product.objects.for_tenant(tenant).count(),
             "orders": Order.objects.for_tenant(tenant).count(),

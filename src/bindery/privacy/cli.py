@@ -179,6 +179,15 @@ def cmd_rotate_key(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rotate_index_key(config: Config, args: argparse.Namespace) -> int:
+    from bindery.privacy.keys import rotate_index_key
+
+    rotation = rotate_index_key(_tenant(args.tenant), actor="cli")
+    print(f"New blind-index key {rotation.key_id}: the e-mail index of {rotation.rows} row(s) recomputed; "
+          f"{rotation.retired_keys} retired index key(s).")
+    return 0
+
+
 def cmd_purge(config: Config, args: argparse.Namespace) -> int:
     from bindery.cli import CommandFailed
     from bindery.privacy.purge import PurgeError, certificate_text, do_purge_tenant
@@ -233,6 +242,10 @@ def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     q = ps.add_parser("rotate-key", help="new field-encryption data key for a tenant; re-encrypts its rows")
     q.add_argument("--tenant", required=True, metavar="SLUG")
     q.set_defaults(func=cmd_rotate_key)
+    q = ps.add_parser("rotate-index-key", help="new blind-index (e-mail lookup) key for a tenant; recomputes "
+                      "every index")
+    q.add_argument("--tenant", required=True, metavar="SLUG")
+    q.set_defaults(func=cmd_rotate_index_key)
     q = ps.add_parser("records", help="the processor's record of processing (art. 30(2))")
     q.add_argument("--format", choices=["markdown", "json"], default="markdown")
     q.set_defaults(func=cmd_records)

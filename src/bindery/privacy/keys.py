@@ -1,10 +1,15 @@
-"""Rotating a tenant's field-encryption data key.
+"""Rotating a tenant's field-encryption keys: the data key and the blind-index key.
 
-Rotation makes a new current data key, retires the old one and re-encrypts every encrypted
-field of the tenant's rows under the new key, in one host transaction (with the tenant row
-locked, so two rotations do not interleave). Retired keys are kept: backups taken before the
-rotation hold values under them. The blind-index key is not rotated here (re-keying it means
-recomputing every index column; see docs/privacy.md).
+Data-key rotation makes a new current data key, retires the old one and re-encrypts every
+encrypted field of the tenant's rows under the new key, in one host transaction (with the
+tenant row locked, so two rotations do not interleave). Retired keys are kept: backups taken
+before the rotation hold values under them.
+
+Index-key rotation makes a new index key, retires the old one and recomputes every blind-index
+column of the tenant's rows from the decrypted values, in the same kind of transaction. A
+writer that read the old index key just before the rotation committed could still store an
+index under it (a row that equality lookups would then miss), so a second pass recomputes
+every index once more after the commit; see docs/decisions/0005-field-encryption.md.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from bindery.control.actors import actor_label
 from bindery.control.models import LocalTenant
 from bindery.control.routers import HOST
 from bindery.control.tenancy import TenantOwnedModel
-from bindery.privacy.fields import create_key, encrypted_fields
+from bindery.privacy.fields import create_key, encrypted_fields, index_fields
 from bindery.privacy.models import KeyPurpose, TenantKey
 
 logger = logging.getLogger(__name__)
@@ -39,6 +44,11 @@ class Rotation:
 def encrypted_models() -> list[type[models.Model]]:
     return [m for m in apps.get_models()
             if issubclass(m, TenantOwnedModel) and not m._meta.proxy and encrypted_fields(m)]
+
+
+def indexed_models() -> list[type[models.Model]]:
+    return [m for m in apps.get_models()
+            if issubclass(m, TenantOwnedModel) and not m._meta.proxy and index_fields(m)]
 
 
 def _reencrypt(model: type[models.Model], tenant_id: uuid.UUID, key_ids: dict[str, uuid.UUID], using: str) -> int:
@@ -71,4 +81,45 @@ def rotate_tenant_key(tenant: LocalTenant, *, actor: Any, using: str = HOST) -> 
             purpose=KeyPurpose.DATA).exclude(retired_at=None).count()
     logger.info("tenant data key rotated", extra={"event": "privacy.key_rotated", "tenant_id": str(tenant.pk),
                                                   "key_id": str(key.id), "rows": rows, "actor": actor_label(actor)})
+    return Rotation(key.id, rows, retired)
+
+
+def _reindex(model: type[models.Model], tenant_id: uuid.UUID, key_ids: dict[str, uuid.UUID], using: str) -> int:
+    """Recompute the model's blind-index columns for the tenant's rows under ``key_ids``; return the rows."""
+    names = list(index_fields(model).values())
+    manager = model._default_manager.db_manager(using)
+    ids = list(manager.unscoped().filter(tenant_id=tenant_id).order_by("pk")  # type: ignore[attr-defined]
+               .values_list("pk", flat=True))
+    for start in range(0, len(ids), BATCH):
+        for row in manager.unscoped().filter(pk__in=ids[start:start + BATCH]):  # type: ignore[attr-defined]
+            row.__dict__["_field_keys"] = {using: dict(key_ids)}
+            row.save(using=using, update_fields=names)  # BlindIndexField.pre_save recomputes from the source
+    return len(ids)
+
+
+def _current_ids(tenant_id: uuid.UUID, using: str) -> dict[str, uuid.UUID]:
+    rows = TenantKey.objects.db_manager(using).for_tenant(tenant_id).filter(retired_at=None)
+    return {row.purpose: row.pk for row in rows}
+
+
+def rotate_index_key(tenant: LocalTenant, *, actor: Any, using: str = HOST) -> Rotation:
+    """Make a new blind-index key for the tenant and recompute every index column under it."""
+    with transaction.atomic(using=using):
+        LocalTenant.objects.using(using).select_for_update().filter(pk=tenant.pk).first()
+        data_id = _current_ids(tenant.pk, using).get(KeyPurpose.DATA) or create_key(
+            using, tenant.pk, KeyPurpose.DATA).id
+        key = create_key(using, tenant.pk, KeyPurpose.INDEX, retire_current=True)
+        key_ids: dict[str, uuid.UUID] = {KeyPurpose.DATA: data_id, KeyPurpose.INDEX: key.id}
+        rows = sum(_reindex(m, tenant.pk, key_ids, using) for m in indexed_models())
+        retired = TenantKey.objects.db_manager(using).for_tenant(tenant.pk).filter(
+            purpose=KeyPurpose.INDEX).exclude(retired_at=None).count()
+    # The catch-up pass: rows a concurrent writer indexed under the old key before the commit.
+    with transaction.atomic(using=using):
+        LocalTenant.objects.using(using).select_for_update().filter(pk=tenant.pk).first()
+        key_ids = _current_ids(tenant.pk, using)
+        if key_ids.get(KeyPurpose.INDEX) == key.id:  # not rotated again meanwhile
+            for model in indexed_models():
+                _reindex(model, tenant.pk, key_ids, using)
+    logger.info("tenant index key rotated", extra={"event": "privacy.index_key_rotated", "tenant_id": str(tenant.pk),
+                                                   "key_id": str(key.id), "rows": rows, "actor": actor_label(actor)})
     return Rotation(key.id, rows, retired)

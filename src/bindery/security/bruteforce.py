@@ -31,6 +31,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import connections, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from bindery.control.routers import HOST
 from bindery.security import guard_redis
@@ -128,7 +129,11 @@ def reset(key: str) -> None:
 
 
 def ban(scope: str, source: str, account: str = "", *, reason: str, actor: str = "guard") -> Ban:
-    """Ban a source (or an account from a source); a repeat within 30 days bans for longer."""
+    """Ban a source (or an account from a source); a repeat within 30 days bans for longer.
+
+    ``account`` is the stored name (a pseudonym); an e-mail given here is turned into its pseudonym.
+    """
+    account = account_for_search(account) if account else ""
     now = timezone.now()
     with transaction.atomic(using=HOST):
         previous = Ban.objects.select_for_update().filter(scope=scope, source=source, account=account).first()
@@ -206,12 +211,47 @@ class BannedSources:
 # --- accounts --------------------------------------------------------------------------------
 
 
+ACCOUNT_SALT = "bindery.security.account"
+PSEUDONYM_PREFIX = "~"
+
+
+def pseudonym(name: str) -> str:
+    """A keyed hash standing for an account name, so the guard's tables hold no e-mail in clear.
+
+    Keyed with the secret key (a guessed address cannot be checked against a stolen database);
+    the same name always gives the same pseudonym, so counting, bans and known sources work.
+    """
+    raw = name.strip().lower().encode("utf-8", "surrogatepass")  # hostile names are counted too
+    return PSEUDONYM_PREFIX + salted_hmac(ACCOUNT_SALT, raw, algorithm="sha256").hexdigest()[:32]
+
+
+def tenant_account(tenant_slug: str, email: str) -> str:
+    """``workspace:~pseudonym`` for a tenant user: the workspace stays readable, the e-mail does not."""
+    slug = str(tenant_slug).strip().lower()[:63]
+    return f"{slug}:{pseudonym(f'{slug}:{email}')}"
+
+
+def operator_account(email: str) -> str:
+    return pseudonym(str(email))
+
+
+def account_for_search(text: str, tenant_slug: str = "") -> str:
+    """Turn what a person typed (an e-mail, ``workspace:e-mail`` or a pseudonym) into the stored account."""
+    text = str(text).strip().lower()
+    if "@" not in text:
+        return text
+    slug, sep, email = text.rpartition(":")
+    if sep and slug:
+        return tenant_account(slug, email)
+    return tenant_account(tenant_slug, text) if tenant_slug else operator_account(text)
+
+
 def account_key(credentials: dict[str, Any]) -> str:
-    """Name the account an attempt is about: ``workspace:email`` for tenant users, else the username."""
+    """Name the account an attempt is about: ``workspace:~pseudonym`` for tenant users, else ``~pseudonym``."""
     if "tenant_slug" in credentials:
-        return f"{str(credentials.get('tenant_slug', '')).strip().lower()}:" \
-               f"{str(credentials.get('email', '')).strip().lower()}"[:320]
-    return str(credentials.get("username") or credentials.get("email") or "").strip().lower()[:320]
+        return tenant_account(str(credentials.get("tenant_slug", "")), str(credentials.get("email", "")))
+    name = str(credentials.get("username") or credentials.get("email") or "").strip()
+    return operator_account(name) if name else ""
 
 
 def _refuse(request: HttpRequest | None, kind: str, ip: str, account: str, **detail: Any) -> None:
@@ -305,9 +345,9 @@ def on_logged_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs: 
     from bindery.accounts.models import User
 
     if isinstance(user, User):
-        account = f"{user.tenant.slug}:{user.email.strip().lower()}"
+        account = tenant_account(user.tenant.slug, user.email)
     else:
-        account = str(getattr(user, "email", "")).strip().lower()
+        account = operator_account(str(getattr(user, "email", "")))
     after_success(request, account)
 
 

@@ -30,14 +30,14 @@ def cmd_blacklist_list(config: Config, args: argparse.Namespace) -> int:
 
 def cmd_blacklist_add(config: Config, args: argparse.Namespace) -> int:
     from bindery.cli import CommandFailed
-    from bindery.security.bruteforce import ban
+    from bindery.security.bruteforce import account_for_search, ban
     from bindery.security.client_ip import parse_ip, source_key
     from bindery.security.models import BanScope
 
     if parse_ip(args.ip) is None:
         raise CommandFailed(f"{args.ip[:60]!r} is not an IP address")
     scope = BanScope.ACCOUNT_SOURCE if args.account else BanScope.SOURCE
-    entry = ban(scope, source_key(args.ip), args.account.strip().lower(), reason=args.reason, actor="cli")
+    entry = ban(scope, source_key(args.ip), account_for_search(args.account), reason=args.reason, actor="cli")
     print(f"Banned {entry.source}{' for ' + entry.account if entry.account else ''} until "
           f"{entry.until:%Y-%m-%d %H:%M} UTC (level {entry.level}).")
     return 0

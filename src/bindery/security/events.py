@@ -17,6 +17,7 @@ from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
+from bindery.security.bruteforce import account_for_search
 from bindery.security.client_ip import parse_ip
 from bindery.security.models import SecurityEvent, SecurityEventKind
 
@@ -84,7 +85,10 @@ def filter_events(f: EventFilter, *, now: dt.datetime | None = None) -> QuerySet
     if f.ip:
         events = events.filter(ip=f.ip)
     if f.account:
-        events = events.filter(account__icontains=f.account)
+        # Accounts are stored as pseudonyms: a whole e-mail is matched exactly, anything else as a fragment.
+        stored = account_for_search(f.account, f.tenant_slug)
+        events = events.filter(account=stored) if stored != f.account else events.filter(
+            account__icontains=f.account)
     return events.order_by("-created_at", "-id")
 
 

@@ -36,7 +36,7 @@ from django.views.decorators.http import require_POST
 from bindery.accounts import links, mfa, passkeys, sessions, support, two_step
 from bindery.accounts.access import unwrap_user
 from bindery.accounts.activity import EventKind, record_event
-from bindery.accounts.models import AccountEvent, LinkPurpose, SecurityPolicy, SupportGrant, User
+from bindery.accounts.models import AccountEvent, LinkPurpose, SecurityPolicy, SupportGrant, User, by_email
 from bindery.accounts.permissions import Access, Area, can
 from bindery.control.routers import HOST
 from bindery.web.csv_export import CHUNK_SIZE, csv_response
@@ -436,7 +436,7 @@ def security_policy(request: HttpRequest, user: User) -> HttpResponseBase:
     if not can(user, Area.SECURITY, Access.WRITE):
         for field in form.fields.values():
             field.disabled = True
-    without = [m.email for m in User.objects.for_tenant(user.tenant).filter(is_active=True).order_by("email")
+    without = [m.email for m in by_email(User.objects.for_tenant(user.tenant).filter(is_active=True))
                if not mfa.has_mfa(m)][:50]
     status = 400 if request.method == "POST" else 200
     return render(request, "web/account/security.html", {

@@ -135,3 +135,20 @@ def rotate_key(request: HttpRequest) -> dict[str, Any]:
 
     rotation = rotate_tenant_key(request.tenant, actor=request.auth)  # type: ignore[attr-defined]
     return {"key_id": rotation.key_id, "rows_reencrypted": rotation.rows, "retired_keys": rotation.retired_keys}
+
+
+class IndexKeyRotationOut(Schema):
+    key_id: uuid.UUID
+    rows_reindexed: int
+    retired_keys: int
+
+
+@router.post("/index-key-rotations", auth=sales_auth(WRITE), response={200: IndexKeyRotationOut, **WRITE_ERRORS},
+             summary="Rotate the tenant's blind-index key",
+             description="Makes a new blind-index key and recomputes the e-mail index of every row (customers, "
+                         "order addresses, members, invitations) from the decrypted values.")
+def rotate_index_key(request: HttpRequest) -> dict[str, Any]:
+    from bindery.privacy.keys import rotate_index_key as rotate
+
+    rotation = rotate(request.tenant, actor=request.auth)  # type: ignore[attr-defined]
+    return {"key_id": rotation.key_id, "rows_reindexed": rotation.rows, "retired_keys": rotation.retired_keys}
