@@ -38,6 +38,15 @@ PG = os.environ.get("BINDERY_BENCH_PG", "postgres://bindery_test@127.0.0.1:5432"
 BATCH = 5000
 
 
+T0 = time.perf_counter()
+
+
+def note(message: str) -> None:
+    """A progress line, flushed at once (long runs are sampled from a file while they go)."""
+    print(f"  [{time.perf_counter() - T0:7.0f} s, {time.strftime('%H:%M:%S')}, load {os.getloadavg()[0]:.1f}] "
+          f"{message}", flush=True)
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -152,7 +161,18 @@ def differential_publish(tenant: Any, n: int, root: Path, server: SftpServer | N
         return seconds, finished.read_count
 
     time.sleep(6)  # the delta overlap (5 s) would otherwise re-take the import's last batch next time
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relname, n_live_tup, n_mod_since_analyze, coalesce(last_analyze, last_autoanalyze) "
+                       "FROM pg_stat_user_tables WHERE relname IN ('catalog_product', 'catalog_price', "
+                       "'catalog_stocklevel', 'catalog_productcategory') ORDER BY relname")
+        for table, live, stale, analysed in cursor.fetchall():
+            note(f"statistics of {table}: {live:,} live rows, {stale:,} changed since ANALYZE at "
+                 f"{analysed and analysed.strftime('%H:%M:%S')}")
+    note("full publish starts")
     full_s, full_read = run()
+    note(f"full publish: {full_s:.1f} s for {full_read:,} products")
     assert full_read == n, full_read
     time.sleep(6)  # past the engine's delta overlap (5 s), so the delta reads only what changes next
     changed = list(range(0, n, 100))
@@ -161,7 +181,9 @@ def differential_publish(tenant: Any, n: int, root: Path, server: SftpServer | N
             sku=f"SKU-{i:08d}", name=f"Product {i}", prices=[PriceData(price_list="retail", gross=Decimal("5.55"),
                                                                          vat_rate=22)])
             for i in changed[start:start + BATCH]], actor="bench")
+    note(f"{len(changed):,} products changed; differential publish starts")
     delta_s, delta_read = run()
+    note(f"differential publish: {delta_s:.1f} s, {delta_read:,} read")
     assert len(changed) <= delta_read <= len(changed) + 10, (delta_read, len(changed))
     return full_s, delta_s, len(changed), delta_read
 
@@ -236,7 +258,12 @@ def run(n: int, *, sftp: bool) -> int:
                 results = do_bulk_upsert_products(tenant, [payload(i) for i in range(start, min(n, start + BATCH))],
                                                   actor="bench")
                 assert all(r.outcome == "created" for r in results)
-            return n / (time.perf_counter() - started)
+                if (start + BATCH) % 100_000 == 0:
+                    note(f"bulk path from memory, {tenant.slug}: {start + BATCH:,} rows in "
+                         f"{time.perf_counter() - started:.0f} s")
+            rate = n / (time.perf_counter() - started)
+            note(f"bulk path from memory, {tenant.slug}: {rate:,.0f} rows/s")
+            return rate
 
         # The tables grow with each path; measuring the baseline before and after the file import
         # and averaging keeps that growth from favouring either side.
@@ -252,10 +279,17 @@ def run(n: int, *, sftp: bool) -> int:
             else:
                 transport = LocalTransport(root, "in")
             config = {"file": {"format": "csv", "limits": {"max_rows": n}}, "mapping": MAPPING, "batch_size": BATCH}
+
+            def progress(done: int, total: int | None) -> None:
+                if done and done % 100_000 == 0:
+                    note(f"file import: {done:,} of {total or 0:,} rows in {time.perf_counter() - started:.0f} s")
+
             [picked] = pick_up(transport, lambda path, name: import_products(
-                tenants[1], path, config, actor="bench", name=name), spool=root / "spool", max_bytes=2**31)
+                tenants[1], path, config, actor="bench", name=name, progress=progress), spool=root / "spool",
+                max_bytes=2**31)
             transport.close()
             ours = n / (time.perf_counter() - started)
+            note(f"file import: {ours:,.0f} rows/s (ratio against the first baseline {ours / baseline_before:.3f})")
             published = differential_publish(tenants[1], n, root, server)
         finally:
             if server is not None:

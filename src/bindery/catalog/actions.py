@@ -48,6 +48,7 @@ from bindery.catalog.payloads import (
     check_tags,
     check_text,
 )
+from bindery.catalog.statistics import refresh_statistics
 from bindery.catalog.upsert import BATCH_SIZE, Outcome, UpsertResult, upsert_clean_items
 from bindery.control.actors import actor_label
 from bindery.control.models import LocalTenant
@@ -116,6 +117,8 @@ def _bulk_upsert_products(tenant: LocalTenant, items: Iterable[ProductData], *, 
     for result in upsert_clean_items(tenant, good, cause=actor_label(actor), batch_size=batch_size):
         results[result.index] = result
     counts = Counter(r.outcome for r in results.values())
+    if counts[Outcome.CREATED] or counts[Outcome.UPDATED]:
+        refresh_statistics()  # a large load leaves the planner's statistics stale (catalog/statistics.py)
     logger.info("catalog bulk upsert", extra={"event": "catalog.bulk_upsert", "tenant": tenant.slug,
                                               "actor": actor_label(actor),
                                               # prefixed: "created" is a reserved LogRecord attribute

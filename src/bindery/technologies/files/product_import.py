@@ -27,6 +27,7 @@ from bindery.catalog.actions import do_bulk_upsert_products
 from bindery.catalog.errors import CatalogError
 from bindery.catalog.models import Product
 from bindery.catalog.payloads import ProductData, check_product
+from bindery.catalog.statistics import refresh_after_import
 from bindery.catalog.upsert import Outcome
 from bindery.control.models import LocalTenant
 from bindery.technologies.files.errors import FileError, FileErrorCode
@@ -137,6 +138,8 @@ def import_products(tenant: LocalTenant, path: Path, config: ProductImportConfig
             flush()
     if batch or progress:
         flush()
+    if not simulate and (result.created or result.updated):
+        refresh_after_import(result.created + result.updated)
     logger.info("file product import", extra={
         "event": "files.product_import", "tenant": tenant.slug, "file": name, "records": result.read,
         "items_created": result.created, "items_updated": result.updated, "items_unchanged": result.unchanged,
