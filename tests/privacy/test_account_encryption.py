@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import Iterator
 from types import SimpleNamespace
 
 import pytest
@@ -32,7 +31,6 @@ from bindery.privacy.models import KeyPurpose, TenantKey
 from bindery.privacy.registry import DECLARATIONS, STORED_IN_CLEAR, DataClass
 from bindery.sales.models import Customer
 from bindery.sales.payloads import CustomerPayload
-from bindery.security import envelope
 from bindery.security.models import Ban, KnownSource, SecurityEvent
 from tests.api.sales_api import API, make_token
 from tests.conftest import PASSWORD, HttpsClient
@@ -40,20 +38,11 @@ from tests.privacy.people import EMAIL, make_people
 from tests.privacy.test_subject_requests import _text_values_in_host_database
 from tests.sales.factories import order_payload, store
 
-pytestmark = pytest.mark.django_db(databases="__all__")
+pytestmark = [pytest.mark.django_db(databases="__all__"), pytest.mark.usefixtures("fresh_keys")]
 
 MEMBER = "Ottone.Ferraboschi@acme.example"
 INVITED = "invited.person@acme.example"
 NAME = "Ottone Ferraboschi"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_keys() -> Iterator[None]:
-    envelope.reset_keyring()
-    fields.forget_keys()
-    yield
-    envelope.reset_keyring()
-    fields.forget_keys()
 
 
 def bindery(*argv: str) -> int:

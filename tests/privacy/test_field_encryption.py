@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -26,16 +25,7 @@ from tests.privacy.test_subject_requests import _text_values_in_host_database
 from tests.sales.factories import order_payload, store
 from tests.support.server import platform
 
-pytestmark = pytest.mark.django_db(databases="__all__")
-
-
-@pytest.fixture(autouse=True)
-def _fresh_keys() -> Iterator[None]:
-    envelope.reset_keyring()
-    fields.forget_keys()
-    yield
-    envelope.reset_keyring()
-    fields.forget_keys()
+pytestmark = [pytest.mark.django_db(databases="__all__"), pytest.mark.usefixtures("fresh_keys")]
 
 
 def _raw(model: type, pk: object, column: str) -> str:
