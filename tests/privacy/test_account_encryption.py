@@ -19,8 +19,7 @@ from bindery.accounts import links
 from bindery.accounts.actions import MemberActionError, do_create_user
 from bindery.accounts.models import AccountEvent, OneTimeLink, Role, SupportGrant, User, email_is
 from bindery.accounts.support import do_grant_support_access
-from bindery.cli import CommandFailed, build_parser
-from bindery.config import load
+from bindery.cli import CommandFailed
 from bindery.control.models import LocalTenant
 from bindery.control.routers import HOST
 from bindery.control.tenancy import TenantOwnedModel
@@ -35,6 +34,7 @@ from bindery.security.models import Ban, KnownSource, SecurityEvent
 from tests.api.sales_api import API, make_token
 from tests.conftest import PASSWORD, HttpsClient
 from tests.privacy.people import EMAIL, make_people
+from tests.privacy.stored import bindery, raw_value
 from tests.privacy.test_subject_requests import _text_values_in_host_database
 from tests.sales.factories import order_payload, store
 
@@ -43,20 +43,6 @@ pytestmark = [pytest.mark.django_db(databases="__all__"), pytest.mark.usefixture
 MEMBER = "Ottone.Ferraboschi@acme.example"
 INVITED = "invited.person@acme.example"
 NAME = "Ottone Ferraboschi"
-
-
-def bindery(*argv: str) -> int:
-    args = build_parser().parse_args(argv)
-    return int(args.func(load(create=False), args))
-
-
-def _raw(model: type, pk: object, column: str) -> str:
-    connection = connections[HOST]
-    quote = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {quote(column)} FROM {quote(model._meta.db_table)} WHERE id = %s",  # noqa: S608
-                       [pk.hex if connection.vendor == "sqlite" else pk])  # type: ignore[attr-defined]
-        return str(cursor.fetchone()[0])
 
 
 def sign_in(client: HttpsClient, email: str, password: str = PASSWORD) -> object:
@@ -168,11 +154,11 @@ def test_the_data_migration_encrypts_member_rows_stored_in_clear(tenant: LocalTe
     with connection.cursor() as cursor:  # the state before the migration: clear text, no index
         cursor.execute("UPDATE accounts_user SET email = %s, name = %s, email_index = '' WHERE id = %s",
                        ["Legacy.Member@acme.example", "Legacy Member", pk])
-    assert _raw(User, user.pk, "email") == "Legacy.Member@acme.example"
+    assert raw_value(User, user.pk, "email") == "Legacy.Member@acme.example"
     assert auth.authenticate(None, tenant_slug="acme", email="legacy.member@acme.example", password=PASSWORD) is None
     migration.encrypt_existing(apps, SimpleNamespace(connection=connection))
-    assert _raw(User, user.pk, "email").startswith(PREFIX)
-    assert _raw(User, user.pk, "name").startswith(PREFIX)
+    assert raw_value(User, user.pk, "email").startswith(PREFIX)
+    assert raw_value(User, user.pk, "name").startswith(PREFIX)
     again = User.objects.for_tenant(tenant).get()
     assert (again.email, again.name) == ("Legacy.Member@acme.example", "Legacy Member")
     assert auth.authenticate(None, tenant_slug="acme", email="LEGACY.member@acme.example", password=PASSWORD) == again
@@ -198,7 +184,7 @@ def test_index_key_rotation_recomputes_every_index_and_lookups_keep_working(
     theirs = User.objects.for_tenant(other_tenant).get().email_index
     before = _indexes(tenant)
     old_key = TenantKey.objects.for_tenant(tenant).get(purpose=KeyPurpose.INDEX, retired_at=None)
-    data_raw = _raw(User, member.pk, "email")
+    data_raw = raw_value(User, member.pk, "email")
 
     rotation = rotate_index_key(tenant, actor="test")
 
@@ -209,7 +195,7 @@ def test_index_key_rotation_recomputes_every_index_and_lookups_keep_working(
     after = _indexes(tenant)
     assert set(after) == set(before)
     assert all(after[k] != before[k] for k in before if before[k])  # every index changed
-    assert _raw(User, member.pk, "email") == data_raw  # the data key is not touched
+    assert raw_value(User, member.pk, "email") == data_raw  # the data key is not touched
     assert User.objects.for_tenant(other_tenant).get().email_index == theirs  # another tenant untouched
     # Lookups use the new key: sign-in, invitations, customer de-duplication.
     assert auth.authenticate(None, tenant_slug="acme", email=MEMBER.upper(), password=PASSWORD) == member

@@ -21,20 +21,12 @@ from bindery.sales.models import Address, Customer, Order, Shipment
 from bindery.sales.payloads import CustomerPayload
 from bindery.security import envelope
 from tests.privacy.people import EMAIL, GIULIA_VALUES, make_people
+from tests.privacy.stored import raw_value
 from tests.privacy.test_subject_requests import _text_values_in_host_database
 from tests.sales.factories import order_payload, store
 from tests.support.server import platform
 
 pytestmark = [pytest.mark.django_db(databases="__all__"), pytest.mark.usefixtures("fresh_keys")]
-
-
-def _raw(model: type, pk: object, column: str) -> str:
-    connection = connections[HOST]
-    quote = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {quote(column)} FROM {quote(model._meta.db_table)} WHERE id = %s",  # noqa: S608
-                       [pk.hex if connection.vendor == "sqlite" else pk])  # type: ignore[attr-defined]
-        return str(cursor.fetchone()[0])
 
 
 def test_every_personal_field_of_customers_orders_and_addresses_is_encrypted() -> None:
@@ -86,7 +78,7 @@ def test_an_sql_filter_on_a_clear_value_is_refused_not_run(tenant: LocalTenant) 
 
 def test_a_value_copied_into_another_column_or_tampered_does_not_decrypt(tenant: LocalTenant) -> None:
     people = make_people(tenant)
-    surname = _raw(Customer, people.giulia.pk, "surname")
+    surname = raw_value(Customer, people.giulia.pk, "surname")
     Customer.objects.for_tenant(tenant).filter(pk=people.other.pk).update(
         name=fields.Opened("x", surname, tenant.pk, b"sales.Customer.surname"))  # the stored ciphertext, as is
     with pytest.raises(FieldCryptoError, match="copied from another column"):
@@ -102,7 +94,7 @@ def test_a_value_copied_into_another_column_or_tampered_does_not_decrypt(tenant:
 
 def test_key_rotation_reencrypts_and_keeps_everything_readable(tenant: LocalTenant) -> None:
     people = make_people(tenant)
-    before_raw = _raw(Customer, people.giulia.pk, "surname")
+    before_raw = raw_value(Customer, people.giulia.pk, "surname")
     before = {m: sorted((str(r.pk), *(str(getattr(r, n)) for n in fields.encrypted_fields(m)))
                         for r in m.objects.for_tenant(tenant)) for m in (Customer, Address, Order, Shipment)}
     modified = Order.objects.for_tenant(tenant).get(pk=people.giulia_orders[0].pk).modified_at
@@ -114,7 +106,7 @@ def test_key_rotation_reencrypts_and_keeps_everything_readable(tenant: LocalTena
     after = {m: sorted((str(r.pk), *(str(getattr(r, n)) for n in fields.encrypted_fields(m)))
                        for r in m.objects.for_tenant(tenant)) for m in (Customer, Address, Order, Shipment)}
     assert after == before
-    after_raw = _raw(Customer, people.giulia.pk, "surname")
+    after_raw = raw_value(Customer, people.giulia.pk, "surname")
     assert after_raw != before_raw
     assert after_raw.startswith(PREFIX)
     assert TenantKey.objects.for_tenant(tenant).get(pk=old_key.pk).retired_at is not None
@@ -289,11 +281,12 @@ def test_the_data_migration_encrypts_rows_stored_in_clear(tenant: LocalTenant) -
     with connection.cursor() as cursor:  # the state before the migration: clear text, no index
         cursor.execute("UPDATE sales_customer SET surname = %s, email = %s, email_index = '' WHERE id = %s",
                        ["Legacy", "Legacy.Person@example.com", pk])
-    assert _raw(Customer, order.customer_id, "surname") == "Legacy"
+    assert raw_value(Customer, order.customer_id, "surname") == "Legacy"
     assert Customer.objects.for_tenant(tenant).get().surname == "Legacy"  # clear text still reads
     migration.encrypt_existing(apps, SimpleNamespace(connection=connection))
-    assert _raw(Customer, order.customer_id, "surname").startswith(PREFIX)
+    assert raw_value(Customer, order.customer_id, "surname").startswith(PREFIX)
     customer = Customer.objects.for_tenant(tenant).get()
     assert (customer.surname, customer.email) == ("Legacy", "Legacy.Person@example.com")
     assert customer.email_index == fields.blind_index(tenant, "legacy.person@example.com")
-    assert all(v.startswith(PREFIX) for v in (_raw(Address, a.pk, "city") for a in Address.objects.for_tenant(tenant)))
+    cities = [raw_value(Address, a.pk, "city") for a in Address.objects.for_tenant(tenant)]
+    assert all(v.startswith(PREFIX) for v in cities)

@@ -6,19 +6,14 @@ import json
 
 import pytest
 
-from bindery.cli import CommandFailed, build_parser
-from bindery.config import load
+from bindery.cli import CommandFailed
 from bindery.control.models import LocalTenant
 from bindery.privacy.models import Incident
 from bindery.sales.models import Customer
 from tests.privacy.people import EMAIL, make_people
+from tests.privacy.stored import bindery
 
 pytestmark = pytest.mark.django_db(databases="__all__")
-
-
-def bindery(*argv: str) -> int:
-    args = build_parser().parse_args(argv)
-    return int(args.func(load(create=False), args))
 
 
 def test_export_then_erase_then_replay(tenant: LocalTenant, capsys: pytest.CaptureFixture[str]) -> None:
