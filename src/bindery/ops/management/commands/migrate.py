@@ -41,18 +41,20 @@ class Command(migrate.Command):
 
     def handle(self, *args: Any, **options: Any) -> None:
         connection = connections[options["database"]]
-        reason = why_replay(connection, options)
+        executor = MigrationExecutor(connection)  # loads the migration graph once for both steps
+        reason = why_replay(connection, options, executor)
         if reason is None:
             if options["verbosity"] >= 1:
                 self.stdout.write(self.style.MIGRATE_HEADING("Empty database:")
                                   + " building the tables from the models, recording every migration.")
-            build_from_models(connection)
+            build_from_models(connection, executor)
         elif options["verbosity"] >= 2:
             self.stdout.write(f"Replaying migrations: {reason}.")
         super().handle(*args, **options)
 
 
-def why_replay(connection: BaseDatabaseWrapper, options: dict[str, Any]) -> str | None:
+def why_replay(connection: BaseDatabaseWrapper, options: dict[str, Any],
+               executor: MigrationExecutor | None = None) -> str | None:
     """Return why this run must replay the history, or None when the database can be built in one step."""
     for option in ("replay_history", "app_label", "fake", "fake_initial", "plan", "check_unapplied", "prune"):
         if options.get(option):
@@ -62,7 +64,7 @@ def why_replay(connection: BaseDatabaseWrapper, options: dict[str, Any]) -> str 
         tables = set(connection.introspection.table_names(cursor)) - {"django_migrations"}
     if tables:
         return "the database is not empty"
-    executor = MigrationExecutor(connection)
+    executor = executor or MigrationExecutor(connection)
     if executor.recorder.has_table() and executor.recorder.applied_migrations():
         return "migrations are recorded"
     for migration in executor.loader.graph.nodes.values():
@@ -75,9 +77,8 @@ def why_replay(connection: BaseDatabaseWrapper, options: dict[str, Any]) -> str 
     return None
 
 
-def build_from_models(connection: BaseDatabaseWrapper) -> None:
+def build_from_models(connection: BaseDatabaseWrapper, executor: MigrationExecutor) -> None:
     """Create every table this database holds from the current models and record all migrations."""
-    executor = MigrationExecutor(connection)
     with connection.schema_editor() as editor:  # deferred SQL (foreign keys, indexes) runs on exit
         for app_config in apps.get_app_configs():
             for model in router.get_migratable_models(app_config, connection.alias, include_auto_created=False):
